@@ -1,0 +1,1 @@
+"""Fake provider servers: real Starlette apps implementing ../shared/providers.md."""
