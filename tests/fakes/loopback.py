@@ -49,7 +49,7 @@ async def serve(app: ASGIApp, host: str = "127.0.0.1") -> AsyncIterator[str]:
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve, [sock])
         with anyio.fail_after(10):
-            while not server.started:
+            while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
                 await anyio.sleep(0.005)
         # Accepted connections inherit TCP_NODELAY from the listener on Linux, and
         # asyncio transports set it on every TCP connection anyway.

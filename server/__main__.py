@@ -1,0 +1,117 @@
+"""photo-mcp command line.
+
+photo-mcp [--transport stdio|sse|http] [--host 127.0.0.1] [--port 8000]
+photo-mcp call TOOL key=value ...     run one tool in-process, print text and result paths
+photo-mcp doctor                      show configuration (keys masked) and reachability
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+
+from server.config import ConfigError, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="photo-mcp", description="MCP server for image editing and generation.")
+    parser.add_argument("--transport", choices=["stdio", "sse", "http"], default="stdio")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address for sse/http (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port for sse/http (default 8000)")
+    sub = parser.add_subparsers(dest="command")
+    call = sub.add_parser("call", help="run one tool in-process and print its result")
+    call.add_argument("tool")
+    call.add_argument("args", nargs="*", metavar="key=value", help="values are JSON when they parse, else strings")
+    sub.add_parser("doctor", help="show configuration (keys masked), output dir and provider reachability")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "call":
+            return anyio.run(_call, args.tool, args.args)
+        if args.command == "doctor":
+            from server.doctor import run_doctor
+
+            return anyio.run(run_doctor, load_settings("stdio"))
+        return _serve(args.transport, args.host, args.port)
+    except ConfigError as exc:
+        print(f"photo-mcp: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(transport: str, host: str, port: int) -> int:
+    from server.app import build_server
+    from server.security import InsecureBind, check_bind
+
+    settings = load_settings(transport)  # type: ignore[arg-type]
+    server = build_server(settings)
+    if transport == "stdio":
+        anyio.run(server.run_stdio_async)
+        return 0
+    try:
+        check_bind(settings, host)
+    except InsecureBind as exc:
+        print(f"photo-mcp: {exc}", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    from server.http import http_app
+
+    app = http_app(server, settings, transport, host, port)  # type: ignore[arg-type]
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    print(f"photo-mcp: serving {transport} on http://{host}:{port}", file=sys.stderr)
+    anyio.run(uvicorn.Server(config).serve)
+    return 0
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+@asynccontextmanager
+async def _client() -> AsyncIterator[Any]:
+    from mcp import Client
+
+    from server.app import build_server
+
+    async with Client(build_server(load_settings("stdio"))) as client:
+        yield client
+
+
+async def _call(tool: str, pairs: list[str]) -> int:
+    arguments: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            print(f"photo-mcp: argument {pair!r} is not key=value", file=sys.stderr)
+            return 2
+        arguments[key] = _parse_value(value)
+
+    async def progress(value: float, total: float | None, message: str | None) -> None:
+        print(f"  … {message or ''}", file=sys.stderr)
+
+    async with _client() as client:
+        result = await client.call_tool(tool, arguments, progress_callback=progress)
+    for block in result.content:
+        if block.type == "text":
+            print(block.text)
+    for image in (result.structured_content or {}).get("images", []):
+        print(image["path"])
+    return 1 if result.is_error else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

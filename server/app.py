@@ -1,0 +1,112 @@
+"""build_server(settings) -> the MCP server, with the runtime opened by its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx2
+from mcp.server.lowlevel.helper_types import ReadResourceContents
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import (
+    Completion,
+    CompletionArgument,
+    CompletionContext,
+    InputRequiredResult,
+    PromptReference,
+    Resource,
+    ResourceTemplateReference,
+)
+from pydantic.networks import AnyUrl
+
+from server import resources
+from tools import jobs, local
+from tools.core.results import RESULT_URI_PREFIX
+from tools.runtime import Runtime, open_runtime
+from tools.settings import Settings
+
+INSTRUCTIONS = """\
+photo-mcp edits and generates images. Pass images as paths, URLs, data: URIs or
+photo://results/<id> URIs from earlier results, so edits chain ("remove the background,
+put it on white, make it square"). Paid provider tools state their credit cost. Long jobs
+report progress; if a tool answers with status "running", call get_job with its job_id.
+"""
+
+
+class PhotoServer(MCPServer[Runtime]):
+    """MCPServer whose runtime is shared by every connection of the process.
+
+    Streamable HTTP enters the lifespan once, but stdio, SSE and in-memory clients enter it
+    per connection: the runtime (and its running jobs) must outlive any one of them.
+    """
+
+    def __init__(self, settings: Settings, *, http_transport: httpx2.AsyncBaseTransport | None = None) -> None:
+        super().__init__(
+            name="photo-mcp",
+            title="photo-mcp",
+            instructions=INSTRUCTIONS,
+            version="0.1.0",
+            log_level=settings.log_level,
+            lifespan=lambda _app: self._lifespan(),
+        )
+        self.photo_settings = settings
+        self.http_transport = http_transport
+        self.runtime: Runtime | None = None
+
+    @asynccontextmanager
+    async def _lifespan(self) -> AsyncIterator[Runtime]:
+        if self.runtime is not None:
+            yield self.runtime
+            return
+        async with self.running() as runtime:
+            yield runtime
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Runtime]:
+        """Open the runtime for the whole process (HTTP apps call this from their lifespan)."""
+        async with open_runtime(self.photo_settings, transport=self.http_transport) as runtime:
+            self.runtime = runtime
+            try:
+                yield runtime
+            finally:
+                self.runtime = None
+
+    async def list_resources(self) -> list[Resource]:
+        static = await super().list_resources()
+        if self.runtime is None:
+            return static
+        return static + await resources.recent_resources(self.runtime)
+
+    async def read_resource(
+        self, uri: AnyUrl | str, context: Context[Runtime, Any] | None = None
+    ) -> Iterable[ReadResourceContents] | InputRequiredResult:
+        if str(uri).startswith(RESULT_URI_PREFIX) and self.runtime is not None:
+            return await resources.read_result(self.runtime, str(uri))
+        return await super().read_resource(uri, context)
+
+
+def build_server(settings: Settings, *, http_transport: httpx2.AsyncBaseTransport | None = None) -> PhotoServer:
+    """The photo-mcp server with every tool, resource and completion registered.
+
+    `http_transport` replaces the network for outgoing HTTP (tests, benchmarks).
+    """
+    app = PhotoServer(settings, http_transport=http_transport)
+    local.register(app)
+    jobs.register(app)
+    resources.register(app)
+
+    @app.completion()
+    async def complete(
+        ref: PromptReference | ResourceTemplateReference,
+        argument: CompletionArgument,
+        context: CompletionContext | None,
+    ) -> Completion | None:
+        if app.runtime is None:
+            return None
+        if isinstance(ref, ResourceTemplateReference) and ref.uri.startswith(RESULT_URI_PREFIX):
+            values = await resources.complete_result_id(app.runtime, argument.value)
+            return Completion(values=values[:100], total=len(values), has_more=len(values) > 100)
+        return None
+
+    return app

@@ -1,0 +1,71 @@
+"""`photo-mcp doctor`: what is configured (keys masked), writable and reachable."""
+
+from __future__ import annotations
+
+import os
+
+import anyio
+import httpx2
+
+from server.config import mask
+from tools.settings import Settings
+
+
+def _secret(value: object) -> str | None:
+    return value.get_secret_value() if value is not None else None  # type: ignore[attr-defined]
+
+
+async def _reachable(url: str) -> str:
+    try:
+        async with httpx2.AsyncClient(timeout=4.0) as client:
+            response = await client.get(url)
+        return f"reachable (HTTP {response.status_code})"
+    except httpx2.HTTPError as exc:
+        return f"unreachable ({type(exc).__name__})"
+
+
+async def run_doctor(settings: Settings) -> int:
+    out_dir = settings.results_dir
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        writable = os.access(out_dir, os.W_OK)
+    except OSError:
+        writable = False
+    print("photo-mcp doctor")
+    print(f"  data dir:      {settings.data_dir}")
+    print(f"  output dir:    {out_dir} ({'writable' if writable else 'NOT WRITABLE'})")
+    print(f"  allowed dirs:  {', '.join(str(d) for d in settings.effective_allowed_dirs)}")
+    print(f"  wait budget:   {settings.wait_seconds:g} s; previews: {settings.preview} ({settings.preview_size}px)")
+    caps = f"per call {settings.max_credits_per_call}, per day {settings.max_credits_per_day}"
+    print(f"  credit caps:   {caps}")
+    providers = {
+        "aluo": ([("ALUO_API_KEY", _secret(settings.aluo_api_key))], settings.aluo_base_url),
+        "youcam": (
+            [
+                ("YOUCAM_API_KEY", _secret(settings.youcam_api_key)),
+                ("YOUCAM_SECRET_KEY", _secret(settings.youcam_secret_key)),
+            ],
+            settings.youcam_base_url,
+        ),
+        "removedo": ([("REMOVEDO_API_KEY", _secret(settings.removedo_api_key))], settings.removedo_base_url),
+    }
+    checks: dict[str, str] = {}
+
+    async def check(name: str, url: str) -> None:
+        checks[name] = await _reachable(url)
+
+    async with anyio.create_task_group() as tg:
+        for name, (keys, url) in providers.items():
+            if all(v for _, v in keys):
+                tg.start_soon(check, name, url)
+    for name, (keys, url) in providers.items():
+        configured = all(v for _, v in keys)
+        print(f"  {name:<9}      {'configured' if configured else 'not configured'}; {url}")
+        for var, value in keys:
+            print(f"      {var}: {mask(value)}")
+        if configured:
+            print(f"      {checks.get(name, '')}")
+    from tools.local_ai_status import local_status
+
+    print(f"  local AI:      {local_status()}")
+    return 0 if writable else 1

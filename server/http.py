@@ -1,0 +1,49 @@
+"""The HTTP transports (Streamable HTTP at /mcp, legacy SSE at /sse) as one ASGI app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Literal
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount
+from starlette.types import ASGIApp
+
+from server.app import PhotoServer
+from server.security import BearerAuth, transport_security
+from tools.settings import Settings
+
+
+def http_app(
+    server: PhotoServer, settings: Settings, transport: Literal["sse", "http"], host: str, port: int
+) -> ASGIApp:
+    """An ASGI app serving `server` over `transport`, with /healthz and bearer auth when configured.
+
+    Progress notifications need streamed responses: JSON-only response mode is never used.
+    """
+
+    @server.custom_route("/healthz", methods=["GET"])
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "transport": transport})
+
+    security = transport_security(settings, host, port)
+    if transport == "http":
+        inner = server.streamable_http_app(
+            streamable_http_path="/mcp", json_response=False, transport_security=security, host=host
+        )
+    else:
+        inner = server.sse_app(transport_security=security, host=host)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # One runtime for every session: jobs outlive connections.
+        async with server.running(), inner.router.lifespan_context(inner):
+            yield
+
+    app: ASGIApp = Starlette(routes=[Mount("/", app=inner)], lifespan=lifespan)
+    if settings.auth_token is not None:
+        app = BearerAuth(app, settings.auth_token.get_secret_value())
+    return app

@@ -1,0 +1,78 @@
+"""HTTP transport safety: bearer-token auth, allowed hosts, and the bind-address rule."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tools.settings import Settings
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# Reachable without the MCP token: health checks, and webhooks (they carry their own secret).
+PUBLIC_PREFIXES = ("/healthz", "/webhooks/")
+
+
+class InsecureBind(Exception):
+    """Refusing to serve on a non-loopback address without an auth token."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(settings: Settings, host: str) -> None:
+    """Raises:
+    InsecureBind: if `host` is not loopback and no PHOTO_MCP_AUTH_TOKEN is set.
+    """
+    if not is_loopback(host) and settings.auth_token is None:
+        raise InsecureBind(
+            f"Refusing to listen on {host} without authentication: set PHOTO_MCP_AUTH_TOKEN "
+            "(clients then send 'Authorization: Bearer <token>'), or bind to 127.0.0.1."
+        )
+
+
+def transport_security(settings: Settings, host: str, port: int) -> TransportSecuritySettings:
+    """DNS-rebinding protection: loopback names plus PHOTO_MCP_ALLOWED_HOSTS."""
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *settings.allowed_hosts]
+    if not is_loopback(host) and host not in ("0.0.0.0", "::"):
+        hosts.append(f"{host}:*")
+    origins = [f"http://{h}" for h in hosts] + [f"https://{h}" for h in settings.allowed_hosts]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+
+
+class BearerAuth:
+    """Require `Authorization: Bearer <token>` on every HTTP request but the public routes."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(PUBLIC_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        if hmac.compare_digest(given, self._expected):
+            await self.app(scope, receive, send)
+            return
+        body = b'{"error":"unauthorized","message":"send Authorization: Bearer <PHOTO_MCP_AUTH_TOKEN>"}'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", b'Bearer realm="photo-mcp"'),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

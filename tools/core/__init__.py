@@ -1,0 +1,1 @@
+"""Machinery behind the tools: images, fetching, results, jobs, budget, outputs (no MCP)."""

@@ -1,0 +1,140 @@
+"""Offline Pillow edits behind the local tools. Synchronous: run them in a thread.
+
+Each function takes decoded images and returns a decoded image; encoding and
+saving is the caller's job.
+"""
+
+from __future__ import annotations
+
+import re
+
+from PIL import Image, ImageColor
+
+from tools.errors import InvalidInput
+
+_RATIO = re.compile(r"^\s*(\d{1,3})\s*:\s*(\d{1,3})\s*$")
+
+
+def parse_color(text: str) -> tuple[int, int, int, int]:
+    """A CSS-like colour name, `#rgb`/`#rrggbb`/`#rrggbbaa`, or "transparent".
+
+    Raises:
+        InvalidInput: with examples of what is accepted.
+    """
+    if text.strip().lower() == "transparent":
+        return (0, 0, 0, 0)
+    try:
+        rgb = ImageColor.getrgb(text.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"{text[:60]!r} is not a colour. Use a name like 'white' or 'lightgray', '#rrggbb', "
+            "'transparent', or an image reference for a background picture."
+        ) from None
+    return (*rgb[:3], rgb[3] if len(rgb) == 4 else 255)
+
+
+def parse_ratio(text: str) -> tuple[int, int] | None:
+    """ "W:H" -> (W, H); "original" -> None.
+
+    Raises:
+        InvalidInput: for anything else.
+    """
+    if text.strip().lower() == "original":
+        return None
+    m = _RATIO.match(text)
+    if not m or int(m.group(1)) == 0 or int(m.group(2)) == 0:
+        raise InvalidInput(f"Aspect ratio {text[:20]!r} is not W:H like '1:1', '4:5' or '16:9' (or 'original').")
+    return int(m.group(1)), int(m.group(2))
+
+
+def canvas_size(subject: tuple[int, int], ratio: tuple[int, int] | None, margin: float) -> tuple[int, int]:
+    """The smallest canvas of `ratio` that holds the subject with `margin` on each side."""
+    w, h = subject
+    need_w, need_h = w / (1 - 2 * margin), h / (1 - 2 * margin)
+    if ratio is None:
+        return max(1, round(need_w)), max(1, round(need_h))
+    rw, rh = ratio
+    if need_w / need_h > rw / rh:
+        return max(1, round(need_w)), max(1, round(need_w * rh / rw))
+    return max(1, round(need_h * rw / rh)), max(1, round(need_h))
+
+
+def _trim_to_alpha(img: Image.Image) -> Image.Image:
+    if img.mode == "RGBA":
+        bbox = img.getchannel("A").getbbox()
+        if bbox:
+            return img.crop(bbox)
+    return img
+
+
+def place_on_background(
+    subject: Image.Image,
+    background: tuple[int, int, int, int] | Image.Image,
+    ratio: tuple[int, int] | None,
+    margin: float,
+    long_side: int | None,
+) -> Image.Image:
+    """Centre `subject` (alpha respected, trimmed to its visible part) on a colour or
+    picture padded to `ratio`, with `margin` (a fraction of the canvas) on each side."""
+    subject = _trim_to_alpha(subject.convert("RGBA"))
+    size = canvas_size(subject.size, ratio, margin)
+    if long_side:
+        scale = long_side / max(size)
+        size = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
+        target = (max(1, round(subject.size[0] * scale)), max(1, round(subject.size[1] * scale)))
+        subject = subject.resize(target, Image.Resampling.LANCZOS)
+    if isinstance(background, Image.Image):
+        canvas = _cover(background.convert("RGBA"), size)
+    else:
+        canvas = Image.new("RGBA", size, background)
+    offset = ((size[0] - subject.size[0]) // 2, (size[1] - subject.size[1]) // 2)
+    canvas.alpha_composite(subject, offset)
+    if canvas.getchannel("A").getextrema() == (255, 255):
+        return canvas.convert("RGB")
+    return canvas
+
+
+def _cover(img: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Scale and centre-crop `img` to fill `size` (like CSS background-size: cover)."""
+    scale = max(size[0] / img.size[0], size[1] / img.size[1])
+    resized = img.resize(
+        (max(size[0], round(img.size[0] * scale)), max(size[1], round(img.size[1] * scale))),
+        Image.Resampling.LANCZOS,
+    )
+    left = (resized.size[0] - size[0]) // 2
+    top = (resized.size[1] - size[1]) // 2
+    return resized.crop((left, top, left + size[0], top + size[1]))
+
+
+def resize(img: Image.Image, width: int | None, height: int | None, max_side: int | None) -> Image.Image:
+    """Resize to a width and/or height (aspect kept when only one is given), or fit a long side.
+
+    Raises:
+        InvalidInput: when no size is given.
+    """
+    w, h = img.size
+    if max_side:
+        scale = max_side / max(w, h)
+        return img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
+    if width and height:
+        return img.resize((width, height), Image.Resampling.LANCZOS)
+    if width:
+        return img.resize((width, max(1, round(h * width / w))), Image.Resampling.LANCZOS)
+    if height:
+        return img.resize((max(1, round(w * height / h)), height), Image.Resampling.LANCZOS)
+    raise InvalidInput("Give width, height or max_side.")
+
+
+def crop(img: Image.Image, box: list[int]) -> Image.Image:
+    """Crop to [x0, y0, x1, y1] in pixels.
+
+    Raises:
+        InvalidInput: if the box is not inside the image or is empty.
+    """
+    w, h = img.size
+    if len(box) != 4:
+        raise InvalidInput("box must be [x0, y0, x1, y1].")
+    x0, y0, x1, y1 = box
+    if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+        raise InvalidInput(f"box {box} does not fit the {w}×{h} image: use 0 ≤ x0 < x1 ≤ {w} and 0 ≤ y0 < y1 ≤ {h}.")
+    return img.crop((x0, y0, x1, y1))

@@ -1,0 +1,261 @@
+"""The Pillow pipeline: sniff, decode safely, fit to a provider's limits, encode.
+
+Everything here is synchronous and CPU-bound: callers run it with
+`anyio.to_thread.run_sync`. Images are identified by content, never by extension.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from tools.errors import InvalidInput
+
+FORMAT_MIME = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",  # phone JPEGs with a depth map: the first frame is the photo
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "HEIF": "image/heic",
+}
+SAVE_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
+MIME_OF = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif")
+_heif_registered = False
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the header says, with width/height as displayed (EXIF orientation applied)."""
+
+    format: str
+    mime_type: str
+    width: int
+    height: int
+    has_alpha: bool
+    transposed: bool  # EXIF orientation other than "normal"
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Encoded:
+    data: bytes
+    mime_type: str
+    width: int
+    height: int
+
+    @property
+    def extension(self) -> str:
+        return self.mime_type.split("/")[1].replace("jpeg", "jpg")
+
+
+@dataclass(frozen=True)
+class FitLimits:
+    """A provider's input limits. `formats` are the encodings it accepts, best first."""
+
+    max_side: int | None = None
+    max_bytes: int | None = None
+    formats: tuple[str, ...] = ("jpeg", "png", "webp")
+
+
+def _register_heif_if_needed(data: bytes) -> None:
+    global _heif_registered
+    if not _heif_registered and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        import pillow_heif  # lazy: only HEIC input pays for it
+
+        pillow_heif.register_heif_opener()
+        _heif_registered = True
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    if not data:
+        raise InvalidInput("The image is empty (0 bytes).")
+    head = data[:256].lstrip().lower()
+    if head.startswith((b"<svg", b"<?xml", b"<!doctype svg")):
+        raise InvalidInput("SVG is a vector format; convert it to PNG or JPEG first.")
+    _register_heif_if_needed(data)
+    try:
+        img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise InvalidInput(
+            "This is not an image Pillow can read (supported: JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC)."
+        ) from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidInput(f"The image header is corrupt ({exc}).") from None
+    w, h = img.size
+    if w <= 0 or h <= 0:
+        raise InvalidInput("The image has no pixels.")
+    if w * h > max_pixels:
+        raise InvalidInput(
+            f"The image is {w}×{h} = {w * h / 1e6:.0f} MP, above the {max_pixels / 1e6:.0f} MP safety limit "
+            "(PHOTO_MCP_MAX_PIXELS). Downscale it first."
+        )
+    return img
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        return int(img.getexif().get(0x0112, 1) or 1)
+    except Exception:  # a broken EXIF block must not make a good image unusable
+        return 1
+
+
+def probe(data: bytes, max_pixels: int) -> ImageInfo:
+    """Read the header only: format, displayed size, alpha.
+
+    Raises:
+        InvalidInput: not an image, SVG, empty, corrupt header, or above the pixel limit.
+    """
+    img = _open(data, max_pixels)
+    orientation = _orientation(img)
+    w, h = img.size
+    if orientation in (5, 6, 7, 8):
+        w, h = h, w
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+    fmt = img.format or "UNKNOWN"
+    return ImageInfo(
+        format=fmt,
+        mime_type=FORMAT_MIME.get(fmt, "application/octet-stream"),
+        width=w,
+        height=h,
+        has_alpha=has_alpha,
+        transposed=orientation != 1,
+        bytes=len(data),
+    )
+
+
+def normalize_mode(img: Image.Image) -> Image.Image:
+    """RGB, RGBA or L: what every operation and encoder here handles."""
+    if img.mode in ("RGB", "RGBA", "L"):
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit grey: scale to 8 bits instead of clipping to white.
+        return img.point(lambda v: v / 256).convert("L")
+    if img.mode in ("LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        return img.convert("RGBA")
+    return img.convert("RGB")  # CMYK, YCbCr, P, 1, F ...
+
+
+def decode(data: bytes, max_pixels: int, *, target_side: int | None = None) -> Image.Image:
+    """Decode the first frame, EXIF-oriented, in RGB/RGBA/L.
+
+    `target_side` lets JPEG decode at a reduced scale (draft mode) when the caller
+    will downscale to that long side anyway.
+
+    Raises:
+        InvalidInput: not an image, corrupt or truncated data, or above the pixel limit.
+    """
+    img = _open(data, max_pixels)
+    if target_side and img.format in ("JPEG", "MPO") and max(img.size) > target_side:
+        scale = target_side / max(img.size)
+        img.draft("RGB", (max(1, int(img.size[0] * scale)), max(1, int(img.size[1] * scale))))
+    try:
+        img.load()
+        img = ImageOps.exif_transpose(img)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidInput(f"The image data is truncated or corrupt ({exc}).") from None
+    return normalize_mode(img)
+
+
+def downscale(img: Image.Image, max_side: int) -> Image.Image:
+    """Shrink so the long side is at most `max_side` (never enlarges)."""
+    if max(img.size) <= max_side:
+        return img
+    scale = max_side / max(img.size)
+    size = (max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale)))
+    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def encode(img: Image.Image, fmt: str, *, quality: int | None = None) -> bytes:
+    """Encode as png/jpeg/webp. JPEG drops alpha onto white."""
+    fmt = fmt.lower()
+    if fmt == "jpg":
+        fmt = "jpeg"
+    if fmt not in SAVE_FORMAT:
+        raise InvalidInput(f"Unsupported output format {fmt!r}; use png, jpeg or webp.")
+    if fmt == "jpeg" and img.mode == "RGBA":
+        flat = Image.new("RGB", img.size, "white")
+        flat.paste(img, mask=img.getchannel("A"))
+        img = flat
+    buf = io.BytesIO()
+    if fmt == "jpeg":
+        img.save(buf, "JPEG", quality=quality or 90, optimize=False, subsampling="4:2:0")
+    elif fmt == "webp":
+        img.save(buf, "WEBP", quality=quality or 90, method=4)
+    else:
+        img.save(buf, "PNG", compress_level=3)
+    return buf.getvalue()
+
+
+def _pick_format(info_format: str, has_alpha: bool, allowed: tuple[str, ...]) -> str:
+    current = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp"}.get(info_format)
+    if current in allowed and (not has_alpha or current != "jpeg"):
+        return current
+    if has_alpha:
+        for fmt in allowed:
+            if fmt in ("png", "webp"):
+                return fmt
+    return allowed[0]
+
+
+def encode_under(img: Image.Image, fmt: str, max_bytes: int | None) -> bytes:
+    """Encode, lowering quality and then size until the bytes fit `max_bytes`.
+
+    Raises:
+        InvalidInput: if even a small version does not fit (an absurd budget).
+    """
+    data = encode(img, fmt)
+    if max_bytes is None or len(data) <= max_bytes:
+        return data
+    if fmt in ("jpeg", "webp"):
+        for quality in (82, 72, 60):
+            data = encode(img, fmt, quality=quality)
+            if len(data) <= max_bytes:
+                return data
+    while max(img.size) > 64:
+        img = downscale(img, int(max(img.size) * 0.75))
+        data = encode(img, fmt, quality=72 if fmt != "png" else None)
+        if len(data) <= max_bytes:
+            return data
+    raise InvalidInput(f"Cannot encode the image under {max_bytes} bytes.")
+
+
+def fit(data: bytes, limits: FitLimits, max_pixels: int) -> Encoded:
+    """Make `data` acceptable to a provider: allowed format, long side and byte budget.
+
+    Bytes that already fit are returned untouched (no generation loss, no work).
+
+    Raises:
+        InvalidInput: not a usable image, or it cannot be made to fit.
+    """
+    info = probe(data, max_pixels)
+    fmt = _pick_format(info.format, info.has_alpha, limits.formats)
+    side_ok = limits.max_side is None or max(info.width, info.height) <= limits.max_side
+    bytes_ok = limits.max_bytes is None or info.bytes <= limits.max_bytes
+    same_format = FORMAT_MIME.get(info.format) == MIME_OF[fmt]
+    if side_ok and bytes_ok and same_format and not info.transposed:
+        return Encoded(data, info.mime_type, info.width, info.height)
+    img = decode(data, max_pixels, target_side=limits.max_side)
+    if limits.max_side:
+        img = downscale(img, limits.max_side)
+    if fmt == "jpeg" and img.mode not in ("RGB", "L"):
+        img = img.convert("RGB") if img.mode != "RGBA" else img
+    out = encode_under(img, fmt, limits.max_bytes)
+    return Encoded(out, MIME_OF[fmt], img.size[0], img.size[1])
+
+
+def preview(data: bytes, max_side: int, max_pixels: int) -> tuple[bytes, str]:
+    """A small inline preview: PNG when the image has alpha, else JPEG.
+
+    Raises:
+        InvalidInput: if the data is not a decodable image.
+    """
+    img = downscale(decode(data, max_pixels, target_side=max_side), max_side)
+    if img.mode == "RGBA":
+        return encode(img, "png"), "image/png"
+    return encode(img, "jpeg", quality=80), "image/jpeg"

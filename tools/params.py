@@ -1,0 +1,27 @@
+"""Parameter types shared by the tools: what the model reads in each schema."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from mcp_types import ToolAnnotations
+from pydantic import Field
+
+ImageRef = Annotated[
+    str,
+    Field(
+        description=(
+            "The image: an absolute or ~ path, a file:// URI, an http(s) URL, a photo://results/<id> URI "
+            "from an earlier result, or a data:image/...;base64, URI."
+        ),
+        examples=["~/Pictures/shoe.jpg", "photo://results/3f9a2c1b7d4e", "https://example.com/photo.png"],
+        min_length=1,
+        max_length=20_000_000,
+    ),
+]
+OutputFormat = Literal["png", "jpeg", "webp"]
+AspectRatio = Literal["1:1", "3:2", "2:3", "16:9", "9:16", "4:3", "3:4", "4:5", "5:4", "21:9"]
+
+LOCAL_EDIT = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+PAID_REMOTE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)

@@ -1,0 +1,106 @@
+"""Settings: environment variables (and a `.env`), built once in `main()`.
+
+Server settings live under `PHOTO_MCP_`; provider keys keep their vendors' names.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Transport = Literal["stdio", "sse", "http"]
+PreviewMode = Literal["none", "preview", "full"]
+BACKGROUND_PROVIDERS = ("aluo", "youcam", "removedo", "local")
+
+
+def _default_data_dir() -> Path:
+    return platformdirs.user_data_path("photo-mcp", appauthor=False)
+
+
+def _env(name: str) -> Any:
+    # Provider keys keep the vendor's variable name (no PHOTO_MCP_ prefix).
+    return Field(default=None, validation_alias=AliasChoices(name))
+
+
+class Settings(BaseSettings):
+    """Everything configurable. See the README's settings table."""
+
+    model_config = SettingsConfigDict(env_prefix="PHOTO_MCP_", env_file=".env", extra="ignore", populate_by_name=True)
+
+    transport: Transport = "stdio"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    output_dir: Path | None = None
+    allowed_dirs: Annotated[list[Path] | None, NoDecode] = None
+    wait_seconds: float = Field(default=45.0, gt=0, le=3600)
+    preview: PreviewMode = "preview"
+    preview_size: int = Field(default=512, ge=32, le=4096)
+    max_credits_per_call: float | None = Field(default=None, ge=0)
+    max_credits_per_day: float | None = Field(default=None, ge=0)
+    auth_token: SecretStr | None = None
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    allow_private_urls: bool = False
+    public_url: str | None = None
+    background_providers: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(BACKGROUND_PROVIDERS))
+    max_pixels: int = Field(default=100_000_000, ge=1)
+    max_download_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    download_timeout: float = Field(default=30.0, gt=0)
+
+    aluo_api_key: SecretStr | None = _env("ALUO_API_KEY")
+    aluo_base_url: str = Field(default="https://api.aluo.ai/api", validation_alias=AliasChoices("ALUO_BASE_URL"))
+    youcam_api_key: SecretStr | None = _env("YOUCAM_API_KEY")
+    youcam_secret_key: SecretStr | None = _env("YOUCAM_SECRET_KEY")
+    youcam_base_url: str = Field(
+        default="https://yce-api-01.makeupar.com", validation_alias=AliasChoices("YOUCAM_BASE_URL")
+    )
+    removedo_api_key: SecretStr | None = _env("REMOVEDO_API_KEY")
+    removedo_base_url: str = Field(
+        default="https://www.removedo.com", validation_alias=AliasChoices("REMOVEDO_BASE_URL")
+    )
+
+    @field_validator("allowed_dirs", mode="before")
+    @classmethod
+    def _split_paths(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p for p in value.split(os.pathsep) if p.strip()]
+        return value
+
+    @field_validator("allowed_hosts", "background_providers", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("background_providers")
+    @classmethod
+    def _known_providers(cls, value: list[str]) -> list[str]:
+        unknown = [p for p in value if p not in BACKGROUND_PROVIDERS]
+        if unknown:
+            raise ValueError(f"unknown providers {unknown}; choose from {', '.join(BACKGROUND_PROVIDERS)}")
+        return value
+
+    @property
+    def results_dir(self) -> Path:
+        return (self.output_dir or self.data_dir / "results").expanduser()
+
+    @property
+    def effective_allowed_dirs(self) -> list[Path]:
+        """Where local paths may be read: configured dirs; else home on stdio, none over HTTP."""
+        if self.allowed_dirs is not None:
+            dirs = self.allowed_dirs
+        elif self.transport == "stdio":
+            dirs = [Path.home()]
+        else:
+            dirs = []
+        # The output dir is always readable: chaining a result by path must work.
+        return [Path(d).expanduser().resolve() for d in [*dirs, self.results_dir]]
+
+    @property
+    def is_remote(self) -> bool:
+        return self.transport != "stdio"
