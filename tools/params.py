@@ -16,7 +16,7 @@ ImageRef = Annotated[
         ),
         examples=["~/Pictures/shoe.jpg", "photo://results/3f9a2c1b7d4e", "https://example.com/photo.png"],
         min_length=1,
-        max_length=20_000_000,
+        max_length=24_000_000,  # ~18 MB decoded: the resolver gives the clearer 15 MB message
     ),
 ]
 OutputFormat = Literal["png", "jpeg", "webp"]

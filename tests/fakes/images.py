@@ -27,9 +27,7 @@ def image_bytes(width: int = 64, height: int = 48, fmt: str = "png", *, transpar
     if transparent:
         alpha = Image.new("L", img.size, 0)
         r = min(width, height) // 3
-        ImageDraw.Draw(alpha).ellipse(
-            (width // 2 - r, height // 2 - r, width // 2 + r, height // 2 + r), fill=255
-        )
+        ImageDraw.Draw(alpha).ellipse((width // 2 - r, height // 2 - r, width // 2 + r, height // 2 + r), fill=255)
         img.putalpha(alpha)
     buf = io.BytesIO()
     img.save(buf, _FORMATS[fmt.lower()])

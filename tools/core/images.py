@@ -27,6 +27,9 @@ SAVE_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 MIME_OF = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif")
 _heif_registered = False
+# Our own limit (PHOTO_MCP_MAX_PIXELS) is checked right after the header is read, with a
+# message that says what to do; Pillow's global bomb check would mask it as "not an image".
+Image.MAX_IMAGE_PIXELS = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,132 @@
+"""The offline Pillow tools through a real MCP client: files, resources and output shape."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+from mcp import Client
+from PIL import Image
+
+from tests.fakes.images import image_bytes
+
+
+def _open(path: str) -> Image.Image:
+    return Image.open(path)
+
+
+async def test_place_on_background_makes_a_white_square(client: Client, workdir: Path) -> None:
+    src = workdir / "cutout.png"
+    src.write_bytes(image_bytes(120, 80, "png", transparent=True))
+    result = await client.call_tool("place_on_background", {"image": str(src), "size": 300})
+
+    assert not result.is_error, result.content
+    out = result.structured_content
+    assert out["status"] == "succeeded" and out["provider"] == "local" and out["credits"]["charged"] == 0
+    (image,) = out["images"]
+    assert (image["width"], image["height"]) == (300, 300)
+    with _open(image["path"]) as img:
+        assert img.size == (300, 300)
+        assert img.convert("RGB").getpixel((2, 2)) == (255, 255, 255)  # the padding is white
+        assert img.convert("RGB").getpixel((150, 150))[0] > 150  # the red subject is centred
+    # Content: summary text, a resource link, an inline preview.
+    kinds = [b.type for b in result.content]
+    assert kinds == ["text", "resource_link", "image"]
+    assert result.content[1].uri == image["uri"]
+    assert result.content[2].mime_type == "image/jpeg"
+
+
+async def test_place_on_background_on_a_backdrop_image_with_a_ratio(client: Client, workdir: Path) -> None:
+    (workdir / "cut.png").write_bytes(image_bytes(40, 40, "png", transparent=True))
+    (workdir / "bg.jpg").write_bytes(image_bytes(200, 200, "jpeg"))
+    result = await client.call_tool(
+        "place_on_background",
+        {"image": str(workdir / "cut.png"), "background": str(workdir / "bg.jpg"), "aspect_ratio": "16:9"},
+    )
+    assert not result.is_error, result.content
+    image = result.structured_content["images"][0]
+    assert abs(image["width"] / image["height"] - 16 / 9) < 0.05
+
+
+async def test_transparent_background_keeps_alpha(client: Client, workdir: Path) -> None:
+    (workdir / "cut.png").write_bytes(image_bytes(40, 40, "png", transparent=True))
+    result = await client.call_tool(
+        "place_on_background", {"image": str(workdir / "cut.png"), "background": "transparent", "margin": 0.2}
+    )
+    image = result.structured_content["images"][0]
+    assert image["mime_type"] == "image/png"
+    with _open(image["path"]) as img:
+        assert img.mode == "RGBA" and img.getpixel((0, 0))[3] == 0
+
+
+async def test_resize_keeps_aspect_and_format(client: Client, workdir: Path) -> None:
+    (workdir / "a.jpg").write_bytes(image_bytes(200, 100, "jpeg"))
+    result = await client.call_tool("resize_image", {"image": str(workdir / "a.jpg"), "width": 50})
+    image = result.structured_content["images"][0]
+    assert (image["width"], image["height"], image["mime_type"]) == (50, 25, "image/jpeg")
+
+
+async def test_crop_and_chain_by_result_uri(client: Client, workdir: Path) -> None:
+    (workdir / "a.png").write_bytes(image_bytes(100, 80, "png"))
+    first = await client.call_tool("crop_image", {"image": str(workdir / "a.png"), "box": [10, 10, 60, 50]})
+    uri = first.structured_content["images"][0]["uri"]
+    second = await client.call_tool("resize_image", {"image": uri, "max_side": 25})
+    image = second.structured_content["images"][0]
+    assert (image["width"], image["height"]) == (25, 20)
+
+
+async def test_convert_under_a_byte_budget(client: Client, workdir: Path) -> None:
+    noisy = Image.effect_noise((600, 600), 80).convert("RGB")
+    buf = io.BytesIO()
+    noisy.save(buf, "PNG")
+    (workdir / "noise.png").write_bytes(buf.getvalue())
+    result = await client.call_tool(
+        "convert_image", {"image": str(workdir / "noise.png"), "format": "jpeg", "max_bytes": 40_000}
+    )
+    image = result.structured_content["images"][0]
+    assert image["mime_type"] == "image/jpeg"
+    assert image["bytes"] <= 40_000
+    assert Path(image["path"]).stat().st_size == image["bytes"]
+
+
+async def test_data_uri_input_and_resource_read_back(client: Client) -> None:
+    data = image_bytes(30, 20, "png")
+    uri = "data:image/png;base64," + base64.b64encode(data).decode()
+    result = await client.call_tool("convert_image", {"image": uri, "format": "webp"})
+    image = result.structured_content["images"][0]
+    read = await client.read_resource(image["uri"])
+    (contents,) = read.contents
+    assert contents.mime_type == "image/webp"
+    with Image.open(io.BytesIO(base64.b64decode(contents.blob))) as img:
+        assert img.format == "WEBP" and img.size == (30, 20)
+    listed = await client.list_resources()
+    assert image["uri"] in [str(r.uri) for r in listed.resources]
+
+
+async def test_results_are_owner_only_and_no_temp_files_remain(client: Client, workdir: Path) -> None:
+    (workdir / "a.png").write_bytes(image_bytes(20, 20, "png"))
+    result = await client.call_tool("resize_image", {"image": str(workdir / "a.png"), "width": 10})
+    path = Path(result.structured_content["images"][0]["path"])
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert not list(path.parent.glob(".tmp-*"))
+
+
+async def test_preview_none_sends_no_inline_image(tmp_path: Path, workdir: Path) -> None:
+    from server.app import build_server
+    from tests.conftest import make_settings
+
+    (workdir / "a.png").write_bytes(image_bytes(20, 20, "png"))
+    async with Client(build_server(make_settings(tmp_path, preview="none"))) as c:
+        result = await c.call_tool("resize_image", {"image": str(workdir / "a.png"), "width": 10})
+    assert [b.type for b in result.content] == ["text", "resource_link"]
+
+
+async def test_every_tool_publishes_an_output_schema_and_annotations(client: Client) -> None:
+    tools = (await client.list_tools()).tools
+    for tool in tools:
+        assert tool.output_schema is not None, tool.name
+        assert tool.annotations is not None, tool.name
+        assert tool.description and len(tool.description) > 40, tool.name
+    names = {t.name for t in tools}
+    assert {"place_on_background", "resize_image", "crop_image", "convert_image", "get_job", "cancel_job"} <= names
