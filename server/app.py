@@ -21,8 +21,9 @@ from mcp_types import (
 from pydantic.networks import AnyUrl
 
 from server import resources
-from tools import jobs, local
+from tools import account, background, jobs, local
 from tools.core.results import RESULT_URI_PREFIX
+from tools.resume import RESUMERS
 from tools.runtime import Runtime, open_runtime
 from tools.settings import Settings
 
@@ -65,7 +66,7 @@ class PhotoServer(MCPServer[Runtime]):
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Runtime]:
         """Open the runtime for the whole process (HTTP apps call this from their lifespan)."""
-        async with open_runtime(self.photo_settings, transport=self.http_transport) as runtime:
+        async with open_runtime(self.photo_settings, transport=self.http_transport, resumers=RESUMERS) as runtime:
             self.runtime = runtime
             try:
                 yield runtime
@@ -92,7 +93,9 @@ def build_server(settings: Settings, *, http_transport: httpx2.AsyncBaseTranspor
     `http_transport` replaces the network for outgoing HTTP (tests, benchmarks).
     """
     app = PhotoServer(settings, http_transport=http_transport)
+    background.register(app)
     local.register(app)
+    account.register(app)
     jobs.register(app)
     resources.register(app)
 

@@ -7,9 +7,12 @@ as their issues land.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+import importlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import anyio
 import httpx2
@@ -17,10 +20,15 @@ import httpx2
 from tools.core.budget import Ledger
 from tools.core.db import Database
 from tools.core.fetch import SafeFetcher
-from tools.core.jobs import JobManager
+from tools.core.jobs import JobContext, JobManager, Outcome
 from tools.core.refs import ImageResolver
 from tools.core.results import ResultStore
+from tools.providers import CLIENTS
+from tools.providers.base import RetryPolicy
 from tools.settings import Settings
+
+# How a provider continues its unfinished jobs after a restart.
+Resumer = Callable[["Runtime", JobContext], Awaitable[Outcome]]
 
 
 @dataclass
@@ -33,11 +41,35 @@ class Runtime:
     fetcher: SafeFetcher
     resolver: ImageResolver
     http: httpx2.AsyncClient
+    transport: httpx2.AsyncBaseTransport | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    _clients: dict[str, Any] = field(default_factory=dict)
+    _stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+    _lock: anyio.Lock = field(default_factory=anyio.Lock)
+
+    async def client(self, name: str) -> Any:
+        """The provider client `name`, opened on first use and closed with the runtime.
+
+        Raises:
+            NotConfigured: if the provider's keys are not set (the message names them).
+        """
+        if name in self._clients:
+            return self._clients[name]
+        async with self._lock:
+            if name not in self._clients:
+                module, cls = CLIENTS[name].split(":")
+                klass = getattr(importlib.import_module(module), cls)
+                client = klass.from_settings(self.settings, transport=self.transport, policy=self.policy)
+                self._clients[name] = await self._stack.enter_async_context(client)
+        return self._clients[name]
 
 
 @asynccontextmanager
 async def open_runtime(
-    settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None
+    settings: Settings,
+    *,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    resumers: Mapping[str, Resumer] | None = None,
 ) -> AsyncIterator[Runtime]:
     """Open the runtime; jobs run until the context exits (then they are cancelled,
     their state persisted, and resumed by the next start where a provider allows).
@@ -66,8 +98,21 @@ async def open_runtime(
                 base_dir=settings.results_dir.resolve(),
                 remote=settings.is_remote,
             )
-            runtime = Runtime(settings, db, store, ledger, jobs, fetcher, resolver, http)
-            async with anyio.create_task_group() as tg:
+            runtime = Runtime(
+                settings,
+                db,
+                store,
+                ledger,
+                jobs,
+                fetcher,
+                resolver,
+                http,
+                transport=transport,
+                policy=RetryPolicy(base_delay=settings.retry_base_delay),
+            )
+            for provider, resume in (resumers or {}).items():
+                jobs.add_resumer(provider, partial(resume, runtime))
+            async with runtime._stack, anyio.create_task_group() as tg:
                 await jobs.start(tg)
                 try:
                     yield runtime

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     max_pixels: int = Field(default=100_000_000, ge=1)
     max_download_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     download_timeout: float = Field(default=30.0, gt=0)
+    retry_base_delay: float = Field(default=0.5, ge=0, le=10)
 
     aluo_api_key: SecretStr | None = _env("ALUO_API_KEY")
     aluo_base_url: str = Field(default="https://api.aluo.ai/api", validation_alias=AliasChoices("ALUO_BASE_URL"))
@@ -100,6 +101,15 @@ class Settings(BaseSettings):
             dirs = []
         # The output dir is always readable: chaining a result by path must work.
         return [Path(d).expanduser().resolve() for d in [*dirs, self.results_dir]]
+
+    def configured(self, provider: str) -> bool:
+        """Whether `provider`'s keys are set ("local" is always configured)."""
+        keys = {
+            "aluo": (self.aluo_api_key,),
+            "youcam": (self.youcam_api_key, self.youcam_secret_key),
+            "removedo": (self.removedo_api_key,),
+        }.get(provider, ())
+        return all(k is not None and k.get_secret_value() for k in keys)
 
     @property
     def is_remote(self) -> bool:

@@ -1,0 +1,84 @@
+"""check_credits: provider balances plus this server's own spend ledger."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context, MCPServer
+from pydantic import BaseModel, Field
+
+from tools.calls import photo_tool, runtime_of
+from tools.errors import PhotoError
+from tools.params import READ_ONLY
+from tools.providers import CLIENTS
+
+
+class ProviderCredits(BaseModel):
+    provider: str
+    configured: bool
+    balance: float | None = Field(description="Credits left, when the provider tells (None = unknown)")
+    detail: str
+    entries: list[dict[str, Any]] = Field(default_factory=list)
+    spent_today_here: float = Field(description="Credits this server charged today on this provider")
+
+
+class CreditsReport(BaseModel):
+    providers: list[ProviderCredits]
+    spent_today_here: float
+    caps: dict[str, float | None]
+
+
+def register(app: MCPServer) -> None:
+    @app.tool(title="Check credits", annotations=READ_ONLY)
+    @photo_tool
+    async def check_credits(
+        ctx: Context,
+        provider: Annotated[
+            Literal["all", "aluo", "youcam", "removedo"], Field(description="Which provider, or all")
+        ] = "all",
+    ) -> CreditsReport:
+        """Report credit balances and what this server spent today. Free (no paid calls).
+
+        YouCam: live balance (sum of unexpired credits, with expiry dates). Aluo: the last
+        `credits_remaining` it reported (its API has no balance endpoint). Removedo: no
+        balance endpoint; only this server's own ledger. Also shows the configured caps.
+        """
+        rt = runtime_of(ctx)
+        names = list(CLIENTS) if provider == "all" else [provider]
+        rows = []
+        for name in names:
+            spent = await rt.ledger.spent_today(name)
+            if not rt.settings.configured(name):
+                rows.append(
+                    ProviderCredits(
+                        provider=name, configured=False, balance=None, detail="not configured", spent_today_here=spent
+                    )
+                )
+                continue
+            try:
+                balance = await (await rt.client(name)).balance()
+                rows.append(
+                    ProviderCredits(
+                        provider=name,
+                        configured=True,
+                        balance=balance.amount,
+                        detail=balance.detail,
+                        entries=balance.entries,
+                        spent_today_here=spent,
+                    )
+                )
+            except PhotoError as exc:
+                rows.append(
+                    ProviderCredits(
+                        provider=name,
+                        configured=True,
+                        balance=None,
+                        detail=f"could not read the balance: {exc.message}",
+                        spent_today_here=spent,
+                    )
+                )
+        return CreditsReport(
+            providers=rows,
+            spent_today_here=await rt.ledger.spent_today(),
+            caps={"per_call": rt.settings.max_credits_per_call, "per_day": rt.settings.max_credits_per_day},
+        )

@@ -1,0 +1,254 @@
+"""Offline edits: background blur, upscale/sharpen, white balance, small-object removal.
+
+`blur_background` runs the u2netp model; `enhance` and `correct_colors` do not (they need only Pillow,
+numpy and optionally OpenCV). All functions are pure: they return a new image and never modify theirs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PIL import Image, ImageFilter
+
+from . import LocalAIUnavailable, import_optional
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = [
+    "MAX_MASK_SHARE",
+    "MAX_OUTPUT_PIXELS",
+    "MaskTooLarge",
+    "blur_background",
+    "correct_colors",
+    "enhance",
+    "remove_small_object",
+]
+
+#: `remove_small_object` refuses masks covering more than this share of the image.
+MAX_MASK_SHARE = 0.05
+#: `enhance` refuses to produce more pixels than this (a 4x upscale of 2048² is 64 MP, ~200 MB RGB).
+MAX_OUTPUT_PIXELS = 64_000_000
+_INPAINT_SIDE = 1024
+_WB_SIDE = 512
+
+
+class MaskTooLarge(ValueError):
+    """The inpainting mask is too large for classical (OpenCV) inpainting."""
+
+    def __init__(self, share: float, limit: float = MAX_MASK_SHARE) -> None:
+        super().__init__(
+            f"The mask covers {share:.1%} of the image; local inpainting only handles small objects "
+            f"(at most {limit:.0%} of the image) on plain or smooth backgrounds. "
+            'Use provider "youcam" to remove larger objects.'
+        )
+        self.share = share
+        self.limit = limit
+
+
+def _split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
+    """(RGB image, alpha channel or None) for any input mode."""
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        return rgba.convert("RGB"), rgba.getchannel("A")
+    return (img if img.mode == "RGB" else img.convert("RGB")), None
+
+
+def _join_alpha(rgb: Image.Image, alpha: Image.Image | None) -> Image.Image:
+    if alpha is None:
+        return rgb
+    if alpha.size != rgb.size:
+        alpha = alpha.resize(rgb.size, Image.Resampling.LANCZOS)
+    out = rgb.copy()
+    out.putalpha(alpha)
+    return out
+
+
+def blur_background(img: Image.Image, strength: float = 0.5) -> Image.Image:
+    """Keep the subject sharp and Gaussian-blur the background behind it (RGB result, same size).
+
+    `strength` in [0, 1]: the blur sigma is ``strength * long_side / 40`` pixels (1.0 on a 1024 px
+    image: sigma ≈ 26 px). The background is blurred with the subject masked out (normalised
+    convolution), so no halo of subject colour bleeds around the edge.
+
+    Raises:
+        ValueError: strength outside [0, 1].
+        LocalAIUnavailable / ModelChecksumError: the extra or the model file is missing or broken.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be in [0, 1], got {strength}")
+    np = import_optional("numpy")
+    cv2 = import_optional("cv2")
+    from .matting import refine_alpha
+    from .model import predict_alpha
+
+    rgb = img if img.mode == "RGB" else img.convert("RGB")
+    if strength == 0.0:
+        return rgb.copy()
+    w, h = rgb.size
+    alpha = refine_alpha(rgb, predict_alpha(rgb))
+    sigma = strength * max(w, h) / 40.0
+    # A wide blur loses nothing when computed on a smaller copy: keep the working sigma near 6 px.
+    factor = min(1.0, 6.0 / sigma)
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    pixels = np.asarray(rgb, dtype=np.float32)
+    small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    weight = 1.0 - cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
+    s_sigma = max(0.5, sigma * factor)
+    num = cv2.GaussianBlur(small * weight[..., None], (0, 0), s_sigma)
+    den = cv2.GaussianBlur(weight, (0, 0), s_sigma)[..., None]
+    plain = cv2.GaussianBlur(small, (0, 0), s_sigma)
+    blurred = np.where(den > 1e-3, num / np.maximum(den, 1e-3), plain)
+    blurred = cv2.resize(blurred, (w, h), interpolation=cv2.INTER_LINEAR)
+    a = alpha[..., None]
+    out = pixels * a + blurred * (1.0 - a)
+    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
+
+
+def _denoise(rgb: Image.Image) -> Image.Image:
+    """Edge-preserving denoise: OpenCV bilateral filter, or a Pillow 3x3 median without OpenCV."""
+    try:
+        np = import_optional("numpy")
+        cv2 = import_optional("cv2")
+    except LocalAIUnavailable:
+        return rgb.filter(ImageFilter.MedianFilter(3))
+    arr = np.asarray(rgb)
+    return Image.fromarray(cv2.bilateralFilter(arr, 5, 25, 5))
+
+
+def enhance(img: Image.Image, scale: int = 2, denoise: bool = False) -> Image.Image:
+    """Upscale by `scale` (1, 2 or 4) with Lanczos, then a mild unsharp mask; optional denoise first.
+
+    The denoise (bilateral, before upscaling) uses OpenCV when installed, else a Pillow median filter.
+    An alpha channel is kept (resized, not sharpened). Mode RGB or RGBA out. No model is used.
+
+    Raises:
+        ValueError: scale not in (1, 2, 4), or the result would exceed `MAX_OUTPUT_PIXELS`.
+    """
+    if scale not in (1, 2, 4):
+        raise ValueError(f"scale must be 1, 2 or 4, got {scale!r}")
+    w, h = img.size
+    if w * h * scale * scale > MAX_OUTPUT_PIXELS:
+        raise ValueError(
+            f"{w}x{h} upscaled {scale}x would be {w * scale}x{h * scale}, over the "
+            f"{MAX_OUTPUT_PIXELS // 1_000_000} MP limit; use a smaller scale or image"
+        )
+    rgb, alpha = _split_alpha(img)
+    if denoise:
+        rgb = _denoise(rgb)
+    if scale > 1:
+        rgb = rgb.resize((w * scale, h * scale), Image.Resampling.LANCZOS)
+    rgb = rgb.filter(ImageFilter.UnsharpMask(radius=0.6 + 0.5 * scale, percent=60, threshold=2))
+    return _join_alpha(rgb, alpha)
+
+
+def _srgb_to_linear(v: np.ndarray) -> np.ndarray:
+    np = import_optional("numpy")
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def _linear_to_srgb(v: np.ndarray) -> np.ndarray:
+    np = import_optional("numpy")
+    v = np.clip(v, 0.0, 1.0)
+    return np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055)
+
+
+def wb_gains(img: Image.Image, p: float = 6.0) -> tuple[float, float, float]:
+    """Gray-edge illuminant estimate -> per-channel gains in linear light (mean gain 1, clipped 0.5..2).
+
+    Computed on a copy whose long side is at most 512 px; near-saturated and near-black pixels are
+    ignored. A flat image (no edges) gives (1, 1, 1).
+
+    Raises:
+        LocalAIUnavailable: numpy / OpenCV missing.
+    """
+    np = import_optional("numpy")
+    cv2 = import_optional("cv2")
+    rgb, _ = _split_alpha(img)
+    small = rgb.copy()
+    small.thumbnail((_WB_SIDE, _WB_SIDE), Image.Resampling.BOX)
+    arr = np.asarray(small, dtype=np.float32)
+    usable = (arr.max(axis=2) < 250) & (arr.max(axis=2) > 8)
+    usable = cv2.erode(usable.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    lin = cv2.GaussianBlur(_srgb_to_linear(arr / 255.0).astype(np.float32), (0, 0), 1.0)
+    gx = cv2.Sobel(lin, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(lin, cv2.CV_32F, 0, 1, ksize=3)
+    mag = np.sqrt(gx * gx + gy * gy)[usable]
+    if mag.size == 0:
+        return (1.0, 1.0, 1.0)
+    illum = np.power(np.mean(np.power(mag, p), axis=0), 1.0 / p)
+    if float(illum.min()) < 1e-6:
+        return (1.0, 1.0, 1.0)
+    gains = np.clip(illum.mean() / illum, 0.5, 2.0)
+    gains /= gains.mean()
+    return (float(gains[0]), float(gains[1]), float(gains[2]))
+
+
+def correct_colors(img: Image.Image) -> Image.Image:
+    """Automatic white balance (gray-edge, gains from a ≤512 px copy, applied to the full image).
+
+    The gains are applied in linear light through per-channel lookup tables, so the full-resolution
+    pass is a single fast `Image.point`. An alpha channel is kept. No model is used.
+
+    Raises:
+        LocalAIUnavailable: numpy / OpenCV missing.
+    """
+    np = import_optional("numpy")
+    rgb, alpha = _split_alpha(img)
+    gains = wb_gains(rgb)
+    levels = _srgb_to_linear(np.arange(256, dtype=np.float64) / 255.0)
+    lut: list[int] = []
+    for g in gains:
+        lut.extend(int(v) for v in np.round(_linear_to_srgb(levels * g) * 255.0))
+    return _join_alpha(rgb.point(lut), alpha)
+
+
+def _binary_mask(img: Image.Image, mask: Image.Image) -> np.ndarray:
+    np = import_optional("numpy")
+    if mask.size != img.size:
+        (w, h), (mw, mh) = img.size, mask.size
+        if abs(w / h - mw / mh) > 0.01 * (w / h):
+            raise ValueError(f"mask size {mask.size} does not match the image size {img.size}")
+        mask = mask.resize(img.size, Image.Resampling.NEAREST)
+    return np.asarray(mask.convert("L")) > 127
+
+
+def remove_small_object(img: Image.Image, mask: Image.Image) -> Image.Image:
+    """Erase the object under `mask` (white = remove) by OpenCV Navier-Stokes inpainting.
+
+    Inpainting runs on a copy whose long side is at most 1024 px; the result is pasted back into the
+    (slightly dilated, feathered) mask only, so every other pixel keeps full resolution. Suited to
+    small objects on plain or smooth backgrounds. An empty mask returns an unchanged copy.
+
+    Raises:
+        MaskTooLarge: the mask covers more than `MAX_MASK_SHARE` of the image.
+        ValueError: the mask's aspect ratio differs from the image's.
+        LocalAIUnavailable: numpy / OpenCV missing.
+    """
+    np = import_optional("numpy")
+    cv2 = import_optional("cv2")
+    binary = _binary_mask(img, mask)
+    share = float(binary.mean())
+    if share > MAX_MASK_SHARE:
+        raise MaskTooLarge(share)
+    rgb, alpha = _split_alpha(img)
+    if share == 0.0:
+        return _join_alpha(rgb.copy(), alpha)
+    w, h = rgb.size
+    grow = max(2, round(max(w, h) / 400))  # cover the object's anti-aliased rim and faint fringe
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    region = cv2.dilate(binary.astype(np.uint8) * 255, kernel)
+    pixels = np.asarray(rgb)
+    factor = min(1.0, _INPAINT_SIDE / max(w, h))
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA) if factor < 1 else pixels
+    small_mask = cv2.resize(region, size, interpolation=cv2.INTER_AREA) if factor < 1 else region
+    small_mask = ((small_mask > 0) * 255).astype(np.uint8)
+    filled = cv2.inpaint(np.ascontiguousarray(small), small_mask, 5, cv2.INPAINT_NS)
+    if factor < 1:
+        filled = cv2.resize(filled, (w, h), interpolation=cv2.INTER_CUBIC)
+    inside = region > 0
+    feather = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), max(1.0, grow / 2))
+    feather = np.maximum(feather * inside, binary)[..., None]  # zero outside the dilated mask
+    out = pixels.astype(np.float32) * (1.0 - feather) + filled.astype(np.float32) * feather
+    return _join_alpha(Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8)), alpha)
