@@ -94,6 +94,7 @@ def build_server(settings: Settings, *, http_transport: httpx2.AsyncBaseTranspor
     """
     app = PhotoServer(settings, http_transport=http_transport)
     background.register(app)
+    # provider tool modules register here
     local.register(app)
     account.register(app)
     jobs.register(app)
