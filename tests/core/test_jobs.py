@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from tests.conftest import make_settings
@@ -58,7 +59,7 @@ async def test_a_job_without_a_resume_hook_fails_clearly_after_a_restart(tmp_pat
 
     async with open_runtime(settings) as rt:
         job = await rt.jobs.submit("op", "local", {}, slow)
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
     async with open_runtime(settings) as rt:
         again = await rt.jobs.get(job.id)
         assert again.state == "failed" and "restarted" in (again.error or "")
