@@ -42,6 +42,8 @@ def photo_tool(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         except PhotoError as exc:
             raise ToolError(exc.message) from None
 
+    # The docstring is the description the model reads: no source indentation in it.
+    wrapper.__doc__ = inspect.cleandoc(fn.__doc__ or "")
     # Resolve string annotations in the tool module, not in this one.
     wrapper.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
     return wrapper
