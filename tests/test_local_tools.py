@@ -130,3 +130,16 @@ async def test_every_tool_publishes_an_output_schema_and_annotations(client: Cli
         assert tool.description and len(tool.description) > 40, tool.name
     names = {t.name for t in tools}
     assert {"place_on_background", "resize_image", "crop_image", "convert_image", "get_job", "cancel_job"} <= names
+
+
+async def test_result_ids_complete_from_recent_results(client: Client, workdir: Path) -> None:
+    from mcp_types import ResourceTemplateReference
+
+    (workdir / "a.png").write_bytes(image_bytes(20, 20, "png"))
+    result = await client.call_tool("resize_image", {"image": str(workdir / "a.png"), "width": 10})
+    result_id = result.structured_content["images"][0]["id"]
+    ref = ResourceTemplateReference(type="ref/resource", uri="photo://results/{result_id}")
+    completed = await client.complete(ref, {"name": "result_id", "value": result_id[:3]})
+    assert result_id in completed.completion.values
+    none = await client.complete(ref, {"name": "result_id", "value": "zzzz"})
+    assert none.completion.values == []
