@@ -220,7 +220,11 @@ class JobManager:
             if scope.cancelled_caught:
                 job.state = "cancelled"
                 job.message = "cancelled"
-                job.error = "The job was cancelled." + ("" if job.credits_charged else " No credits were charged.")
+                # Whether the provider still charges depends on the provider (YouCam abandons the
+                # task; Aluo has no cancel endpoint), so state only what we know.
+                job.error = "The job was cancelled; nothing more will be downloaded." + (
+                    f" {job.credits_charged:g} credits were already charged." if job.credits_charged else ""
+                )
         except PhotoError as exc:
             job.state = "failed"
             job.error = exc.message
