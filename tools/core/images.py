@@ -7,9 +7,11 @@ Everything here is synchronous and CPU-bound: callers run it with
 from __future__ import annotations
 
 import io
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from tools.errors import InvalidInput
 
@@ -30,6 +32,16 @@ _heif_registered = False
 # Our own limit (PHOTO_MCP_MAX_PIXELS) is checked right after the header is read, with a
 # message that says what to do; Pillow's global bomb check would mask it as "not an image".
 Image.MAX_IMAGE_PIXELS = None
+_PARALLEL_PIXELS = 4_000_000  # below this, threads cost more than they save
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 @dataclass(frozen=True)
@@ -147,31 +159,61 @@ def normalize_mode(img: Image.Image) -> Image.Image:
 def decode(data: bytes, max_pixels: int, *, target_side: int | None = None) -> Image.Image:
     """Decode the first frame, EXIF-oriented, in RGB/RGBA/L.
 
-    `target_side` lets JPEG decode at a reduced scale (draft mode) when the caller
-    will downscale to that long side anyway.
+    With `target_side`, the image is also shrunk to that long side: JPEG decodes at a
+    reduced scale (draft mode), and the EXIF rotation is applied after shrinking, on
+    fewer pixels.
 
     Raises:
         InvalidInput: not an image, corrupt or truncated data, or above the pixel limit.
     """
     img = _open(data, max_pixels)
+    orientation = _orientation(img)
     if target_side and img.format in ("JPEG", "MPO") and max(img.size) > target_side:
         scale = target_side / max(img.size)
         img.draft("RGB", (max(1, int(img.size[0] * scale)), max(1, int(img.size[1] * scale))))
     try:
         img.load()
-        img = ImageOps.exif_transpose(img)
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidInput(f"The image data is truncated or corrupt ({exc}).") from None
-    return normalize_mode(img)
+    img = normalize_mode(img)
+    if target_side:
+        img = downscale(img, target_side)
+    if orientation in _TRANSPOSE:
+        img = img.transpose(_TRANSPOSE[orientation])
+    return img
+
+
+def _strip_rows(height: int, parts: int) -> list[int]:
+    return [round(height * i / parts) for i in range(parts + 1)]
 
 
 def downscale(img: Image.Image, max_side: int) -> Image.Image:
-    """Shrink so the long side is at most `max_side` (never enlarges)."""
+    """Shrink so the long side is at most `max_side` (never enlarges).
+
+    Large images are resized in horizontal strips on all cores: Pillow releases the GIL
+    while resampling, and `box` makes each strip sample the same source pixels as a
+    whole-image resize would, so the result is seamless.
+    """
     if max(img.size) <= max_side:
         return img
     scale = max_side / max(img.size)
     size = (max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale)))
-    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    workers = min(os.cpu_count() or 1, 4)
+    if workers < 2 or img.size[0] * img.size[1] < _PARALLEL_PIXELS or size[1] < 2 * workers:
+        return img.resize(size, Image.Resampling.LANCZOS)
+    rows = _strip_rows(size[1], workers)
+    src_h = img.size[1]
+
+    def strip(i: int) -> tuple[int, Image.Image]:
+        top, bottom = rows[i], rows[i + 1]
+        box = (0, top * src_h / size[1], img.size[0], bottom * src_h / size[1])
+        return top, img.resize((size[0], bottom - top), Image.Resampling.LANCZOS, box=box)
+
+    out = Image.new(img.mode, size)
+    with ThreadPoolExecutor(workers) as pool:
+        for top, part in pool.map(strip, range(workers)):
+            out.paste(part, (0, top))
+    return out
 
 
 def encode(img: Image.Image, fmt: str, *, quality: int | None = None) -> bytes:
@@ -244,8 +286,6 @@ def fit(data: bytes, limits: FitLimits, max_pixels: int) -> Encoded:
     if side_ok and bytes_ok and same_format and not info.transposed:
         return Encoded(data, info.mime_type, info.width, info.height)
     img = decode(data, max_pixels, target_side=limits.max_side)
-    if limits.max_side:
-        img = downscale(img, limits.max_side)
     if fmt == "jpeg" and img.mode not in ("RGB", "L"):
         img = img.convert("RGB") if img.mode != "RGBA" else img
     out = encode_under(img, fmt, limits.max_bytes)
@@ -258,7 +298,7 @@ def preview(data: bytes, max_side: int, max_pixels: int) -> tuple[bytes, str]:
     Raises:
         InvalidInput: if the data is not a decodable image.
     """
-    img = downscale(decode(data, max_pixels, target_side=max_side), max_side)
+    img = decode(data, max_pixels, target_side=max_side)
     if img.mode == "RGBA":
         return encode(img, "png"), "image/png"
     return encode(img, "jpeg", quality=80), "image/jpeg"
