@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 
 from server.app import PhotoServer
 from server.security import BearerAuth, transport_security
+from server.webhooks import register_routes as register_webhook_routes
 from tools.settings import Settings
 
 
@@ -29,6 +30,7 @@ def http_app(
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "transport": transport})
 
+    register_webhook_routes(server)  # public like /healthz: the per-job secret is the credential
     security = transport_security(settings, host, port)
     if transport == "http":
         inner = server.streamable_http_app(

@@ -23,6 +23,7 @@ from tools.core.fetch import SafeFetcher
 from tools.core.jobs import JobContext, JobManager, Outcome
 from tools.core.refs import ImageResolver
 from tools.core.results import ResultStore
+from tools.core.webhooks import WebhookHub
 from tools.providers import CLIENTS
 from tools.providers.base import RetryPolicy
 from tools.settings import Settings
@@ -43,6 +44,7 @@ class Runtime:
     http: httpx2.AsyncClient
     transport: httpx2.AsyncBaseTransport | None = None
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    webhooks: WebhookHub = field(default_factory=WebhookHub)
     _clients: dict[str, Any] = field(default_factory=dict)
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     _lock: anyio.Lock = field(default_factory=anyio.Lock)
@@ -59,7 +61,8 @@ class Runtime:
             if name not in self._clients:
                 module, cls = CLIENTS[name].split(":")
                 klass = getattr(importlib.import_module(module), cls)
-                client = klass.from_settings(self.settings, transport=self.transport, policy=self.policy)
+                extra = {"webhooks": self.webhooks} if getattr(klass, "uses_webhooks", False) else {}
+                client = klass.from_settings(self.settings, transport=self.transport, policy=self.policy, **extra)
                 self._clients[name] = await self._stack.enter_async_context(client)
         return self._clients[name]
 
