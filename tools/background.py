@@ -18,6 +18,7 @@ from tools.core.jobs import JobContext, Outcome
 from tools.core.outputs import ToolOutput
 from tools.core.refs import ImageSource
 from tools.errors import NotConfigured, ProviderError
+from tools.local_ai import INSTALL_HINT
 from tools.params import PAID_REMOTE, ImageRef
 from tools.providers.base import ProviderImage
 from tools.runtime import Runtime
@@ -30,7 +31,7 @@ SETUP = {
     "aluo": "set ALUO_API_KEY",
     "youcam": "set YOUCAM_API_KEY and YOUCAM_SECRET_KEY",
     "removedo": "set REMOVEDO_API_KEY",
-    "local": "install the offline extra: pip install 'photo-mcp[local]'",
+    "local": f"install the offline extra: {INSTALL_HINT}",
 }
 
 

@@ -6,22 +6,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import anyio
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
 from PIL import Image
 from pydantic import Field
 
+from tools import local_ai
 from tools.calls import photo_tool, run_job, runtime_of
 from tools.core import compose, images
 from tools.core.jobs import JobContext, Outcome
 from tools.core.outputs import ToolOutput
 from tools.core.refs import ImageSource
-from tools.errors import InvalidInput
+from tools.errors import InvalidInput, NotConfigured
+from tools.local_ai import LocalAIUnavailable
 from tools.params import LOCAL_EDIT, ImageRef, OutputFormat
 
 Result = Annotated[CallToolResult, ToolOutput]
 _KEEP = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp"}
+
+
+def _model_limiter() -> anyio.CapacityLimiter:
+    from tools.local_ai_tools import model_limiter
+
+    return model_limiter()
 
 
 def _looks_like_image_ref(text: str) -> bool:
@@ -38,6 +47,8 @@ async def run_local_edit(
     fmt: str | None = None,
     quality: int | None = None,
     max_bytes: int | None = None,
+    limiter: anyio.CapacityLimiter | None = None,
+    message: str = "",
 ) -> CallToolResult:
     """Run a synchronous Pillow `edit` over the decoded sources as a local job and save its output.
 
@@ -64,7 +75,10 @@ async def run_local_edit(
 
     async def work(job: JobContext) -> Outcome:
         await job.progress("editing locally", 0.1)
-        encoded = await anyio.to_thread.run_sync(render)
+        try:
+            encoded = await anyio.to_thread.run_sync(render, limiter=limiter)
+        except LocalAIUnavailable as exc:
+            raise NotConfigured(str(exc)) from None
         record = await rt.store.save(
             encoded.data,
             mime_type=encoded.mime_type,
@@ -75,7 +89,7 @@ async def run_local_edit(
             job_id=job.job.id,
             inputs=[s.label for s in sources],
         )
-        return Outcome([record])
+        return Outcome([record], message=message)
 
     return await run_job(ctx, operation, "local", params, work)
 
@@ -109,11 +123,19 @@ def register(app: MCPServer) -> None:
             float, Field(description="Padding on each side, as a fraction of the canvas", ge=0, le=0.45)
         ] = 0.05,
         output_format: Annotated[OutputFormat | None, Field(description="png, jpeg or webp (default: keep)")] = None,
+        cut_out: Annotated[
+            bool | None,
+            Field(
+                description="Cut the subject out first. Default: automatically when the image has no "
+                "transparency and the offline [local] extra is installed; false places the photo as it is"
+            ),
+        ] = None,
     ) -> Result:
         """Centre an image on a solid colour or a backdrop picture, padded to an aspect ratio.
 
-        The e-commerce step "white background, square": transparency in the input is respected
-        (use a cut-out from remove_background). Runs offline with Pillow; costs nothing.
+        The e-commerce step "white background, square". Transparency in the input is respected; a
+        photo without transparency is cut out first, offline (U²-Net), when the [local] extra is
+        installed. Runs offline; costs nothing.
         Returns the new image as a photo://results/<id> resource link with a preview.
         """
         rt = runtime_of(ctx)
@@ -126,17 +148,43 @@ def register(app: MCPServer) -> None:
         else:
             color = compose.parse_color(background)
 
+        info = await anyio.to_thread.run_sync(images.probe, await source.read(), rt.settings.max_pixels)
+        has_alpha = info.has_alpha
+        want_cut = (not has_alpha) if cut_out is None else cut_out
+        can_cut = local_ai.available()
+        if want_cut and cut_out and not can_cut:
+            raise NotConfigured(f"cut_out=true needs the offline extra: {local_ai.INSTALL_HINT}")
+        do_cut = want_cut and can_cut
+        note = ""
+        if want_cut and not do_cut:
+            note = f"Placed as it is (no transparency). To cut it out automatically: {local_ai.INSTALL_HINT}"
+
         def edit(imgs: list[Image.Image]) -> Image.Image:
+            subject = imgs[0]
+            if do_cut:
+                from tools.local_ai.matting import cut_out as cut
+
+                subject = cut(subject)
             bg = imgs[1] if color is None else color
-            return compose.place_on_background(imgs[0], bg, ratio, margin, size)
+            return compose.place_on_background(subject, bg, ratio, margin, size)
 
         params = {
             "background": background if color is not None else "image",
             "aspect_ratio": aspect_ratio,
             "size": size,
             "margin": margin,
+            "cut_out": do_cut,
         }
-        return await run_local_edit(ctx, "place_on_background", sources, params, edit, fmt=output_format)
+        return await run_local_edit(
+            ctx,
+            "place_on_background",
+            sources,
+            params,
+            edit,
+            fmt=output_format,
+            limiter=_model_limiter() if do_cut else None,
+            message="Cut out offline first." if do_cut else note,
+        )
 
     @app.tool(title="Resize an image", annotations=LOCAL_EDIT)
     @photo_tool

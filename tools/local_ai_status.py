@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-
-INSTALL_HINT = "pip install 'photo-mcp[local]'"
+from tools.local_ai import INSTALL_HINT, available
 
 
 def local_status() -> str:
-    if importlib.util.find_spec("onnxruntime") is None:
-        return f"not installed (offline background removal needs: {INSTALL_HINT})"
-    return "installed"
+    if available():
+        return "installed (offline background removal, blur, colour correction, inpainting)"
+    if available(need_model=False):
+        return f"partly installed: the model package is missing ({INSTALL_HINT})"
+    return f"not installed (offline background removal needs: {INSTALL_HINT})"

@@ -13,7 +13,6 @@ Modules:
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import importlib.util
 from types import ModuleType
 
@@ -44,6 +43,8 @@ def _has_module(name: str) -> bool:
 
 
 def _has_distribution(name: str) -> bool:
+    import importlib.metadata  # lazily: importing it costs more than the rest of this package
+
     try:
         importlib.metadata.distribution(name)
     except importlib.metadata.PackageNotFoundError:

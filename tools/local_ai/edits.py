@@ -91,18 +91,18 @@ def blur_background(img: Image.Image, strength: float = 0.5) -> Image.Image:
     # A wide blur loses nothing when computed on a smaller copy: keep the working sigma near 6 px.
     factor = min(1.0, 6.0 / sigma)
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    pixels = np.asarray(rgb, dtype=np.float32)
-    small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    pixels = np.asarray(rgb)
+    small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA).astype(np.float32)
     weight = 1.0 - cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
     s_sigma = max(0.5, sigma * factor)
     num = cv2.GaussianBlur(small * weight[..., None], (0, 0), s_sigma)
     den = cv2.GaussianBlur(weight, (0, 0), s_sigma)[..., None]
     plain = cv2.GaussianBlur(small, (0, 0), s_sigma)
     blurred = np.where(den > 1e-3, num / np.maximum(den, 1e-3), plain)
+    blurred = np.clip(blurred + 0.5, 0, 255).astype(np.uint8)
     blurred = cv2.resize(blurred, (w, h), interpolation=cv2.INTER_LINEAR)
-    a = alpha[..., None]
-    out = pixels * a + blurred * (1.0 - a)
-    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
+    out = cv2.blendLinear(pixels, blurred, alpha, 1.0 - alpha)
+    return Image.fromarray(out)
 
 
 def _denoise(rgb: Image.Image) -> Image.Image:
@@ -153,11 +153,22 @@ def _linear_to_srgb(v: np.ndarray) -> np.ndarray:
     return np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055)
 
 
+def _minkowski(grads: np.ndarray, p: float) -> np.ndarray:
+    """Per-channel Minkowski p-norm of N x 3 gradient magnitudes, normalised to mean 1 (float32)."""
+    np = import_optional("numpy")
+    est = np.power(np.mean(np.power(grads.astype(np.float64), p), axis=0), 1.0 / p)
+    return (est / max(float(est.mean()), 1e-12)).astype(np.float32)
+
+
 def wb_gains(img: Image.Image, p: float = 6.0) -> tuple[float, float, float]:
     """Gray-edge illuminant estimate -> per-channel gains in linear light (mean gain 1, clipped 0.5..2).
 
-    Computed on a copy whose long side is at most 512 px; near-saturated and near-black pixels are
-    ignored. A flat image (no edges) gives (1, 1, 1).
+    Gray-edge (Minkowski p-norm of per-channel gradients, van de Weijer et al.) computed on a copy whose
+    long side is at most 512 px, in linear light, ignoring near-saturated and near-black pixels. To keep
+    a large coloured product from being taken for the light, only edges between near-neutral colours
+    count: the estimate is refined three times, each time keeping the edges whose colour, corrected
+    by the current estimate, is within a shrinking max/min channel ratio (4, 2.5, 1.6); with no
+    near-neutral edge at all, every edge counts. A flat image (no usable edges) gives (1, 1, 1).
 
     Raises:
         LocalAIUnavailable: numpy / OpenCV missing.
@@ -168,24 +179,36 @@ def wb_gains(img: Image.Image, p: float = 6.0) -> tuple[float, float, float]:
     small = rgb.copy()
     small.thumbnail((_WB_SIDE, _WB_SIDE), Image.Resampling.BOX)
     arr = np.asarray(small, dtype=np.float32)
-    usable = (arr.max(axis=2) < 250) & (arr.max(axis=2) > 8)
-    usable = cv2.erode(usable.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    usable = (arr.max(axis=2) < 250) & (arr.min(axis=2) > 8)
+    usable = cv2.erode(usable.astype(np.uint8), np.ones((11, 11), np.uint8)).astype(bool)  # away from clipping
     lin = cv2.GaussianBlur(_srgb_to_linear(arr / 255.0).astype(np.float32), (0, 0), 1.0)
     gx = cv2.Sobel(lin, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(lin, cv2.CV_32F, 0, 1, ksize=3)
-    mag = np.sqrt(gx * gx + gy * gy)[usable]
-    if mag.size == 0:
+    mag = np.sqrt(gx * gx + gy * gy)
+    strength = mag.sum(axis=2)
+    if not usable.any() or float(strength[usable].max()) < 1e-4:
         return (1.0, 1.0, 1.0)
-    illum = np.power(np.mean(np.power(mag, p), axis=0), 1.0 / p)
+    edges = usable & (strength > np.percentile(strength[usable], 50))
+    window = np.ones((11, 11), np.uint8)  # an edge counts only if its whole neighbourhood is near-neutral
+    illum: np.ndarray | None = None
+    for limit in (4.0, 2.5, 1.6):
+        corrected = lin if illum is None else lin / illum
+        ratio = corrected.max(axis=2) / np.maximum(corrected.min(axis=2), 1e-4)
+        keep = edges & (cv2.dilate(ratio, window) < limit)
+        if keep.sum() < 20:
+            break
+        illum = _minkowski(mag[keep], p)
+    if illum is None:  # no near-neutral edges at all (extreme cast): plain gray-edge on every edge
+        illum = _minkowski(mag[edges], p)
     if float(illum.min()) < 1e-6:
         return (1.0, 1.0, 1.0)
-    gains = np.clip(illum.mean() / illum, 0.5, 2.0)
+    gains = np.clip(1.0 / illum, 0.5, 2.0)
     gains /= gains.mean()
     return (float(gains[0]), float(gains[1]), float(gains[2]))
 
 
 def correct_colors(img: Image.Image) -> Image.Image:
-    """Automatic white balance (gray-edge, gains from a ≤512 px copy, applied to the full image).
+    """Automatic white balance (gray-edge on neutral edges, gains from a ≤512 px copy; see `wb_gains`).
 
     The gains are applied in linear light through per-channel lookup tables, so the full-resolution
     pass is a single fast `Image.point`. An alpha channel is kept. No model is used.
@@ -249,6 +272,6 @@ def remove_small_object(img: Image.Image, mask: Image.Image) -> Image.Image:
         filled = cv2.resize(filled, (w, h), interpolation=cv2.INTER_CUBIC)
     inside = region > 0
     feather = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), max(1.0, grow / 2))
-    feather = np.maximum(feather * inside, binary)[..., None]  # zero outside the dilated mask
-    out = pixels.astype(np.float32) * (1.0 - feather) + filled.astype(np.float32) * feather
-    return _join_alpha(Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8)), alpha)
+    feather = np.maximum(feather * inside, binary).astype(np.float32)  # zero outside the dilated mask
+    out = cv2.blendLinear(pixels, np.ascontiguousarray(filled), 1.0 - feather, feather)
+    return _join_alpha(Image.fromarray(out), alpha)

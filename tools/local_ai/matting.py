@@ -1,8 +1,16 @@
 """Background removal: u2netp mask refined at full resolution with a guided filter, and its encoding.
 
-`cut_out` costs about one model run (~0.1 s, fixed 320×320 input) plus work linear in the pixel count
-(resize, guided filter, compositing). Peak extra memory is about 40 bytes per pixel (a 4096² image:
-~0.7 GB), so keep the lead's capacity limiter at 1-2 concurrent calls on a 2-core / 24 GB machine.
+`cut_out` costs one model run (fixed 320×320 input: 0.25-0.5 s on 2 cores) plus work linear in the
+pixel count (resize, guided filter, compositing: ~0.03 s at 1024 px, ~0.3 s at 4096 px). Peak extra
+memory is about 45 bytes per pixel (4096×3072: +550 MB), so a capacity limiter of 1 (at most 2)
+concurrent calls suits a 2-core / 24 GB machine: the model already uses both cores.
+
+Encoding (`encode_cutout`), measured on a 4096×3072 noisy product cut-out (subject ~20 % of the frame;
+PNG level 6 is ~4x slower than level 1): PNG level 1: 28.2 MB / 2.1 s; fastest lossless WebP: 22.9 MB
+/ 0.9 s. Zeroing the colour of fully transparent pixels first: PNG-1 4.5 MB / 0.57 s, WebP 6.8 MB /
+0.5 s, WebP method 1: 2.9 MB / 2.0 s. Hence: zero hidden pixels, PNG-1 while few pixels are visible,
+fastest lossless WebP for dense images, and a downscale as the last resort (a fully opaque noisy
+4096² photo ends as a 2177² WebP of 6.9 MB in 2.1 s).
 """
 
 from __future__ import annotations
@@ -35,8 +43,8 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float = 
     """He et al.'s guided filter (the "fast" variant when ``subsample > 1``), float32 in and out.
 
     `guide` and `src` are HxW float32 arrays (guide in [0, 1]). The linear coefficients are computed on
-    a copy shrunk by `subsample` with box filters of radius ``radius // subsample``, then upsampled and
-    applied to the full-resolution guide, so edges follow the full-resolution image.
+    a copy shrunk by `subsample`, with box filters of radius ``radius / subsample`` (rounded, >= 1),
+    then upsampled and applied to the full-resolution guide, so edges follow the full-resolution image.
 
     Raises:
         ValueError: shapes differ or radius < 1.
