@@ -21,7 +21,7 @@ from mcp_types import (
 from pydantic.networks import AnyUrl
 
 from server import resources
-from tools import account, background, jobs, local
+from tools import account, background, catalog, edit, face, generate, hair, jobs, local, local_ai_tools, restore
 from tools.core.results import RESULT_URI_PREFIX
 from tools.resume import RESUMERS
 from tools.runtime import Runtime, open_runtime
@@ -95,7 +95,14 @@ def build_server(settings: Settings, *, http_transport: httpx2.AsyncBaseTranspor
     app = PhotoServer(settings, http_transport=http_transport)
     background.register(app)
     # provider tool modules register here
+    edit.register(app)
+    generate.register(app)
+    hair.register(app)
+    face.register(app)
+    restore.register(app)
+    catalog.register(app)
     local.register(app)
+    local_ai_tools.register(app)
     account.register(app)
     jobs.register(app)
     resources.register(app)
@@ -110,6 +117,10 @@ def build_server(settings: Settings, *, http_transport: httpx2.AsyncBaseTranspor
             return None
         if isinstance(ref, ResourceTemplateReference) and ref.uri.startswith(RESULT_URI_PREFIX):
             values = await resources.complete_result_id(app.runtime, argument.value)
+            return Completion(values=values[:100], total=len(values), has_more=len(values) > 100)
+        args = context.arguments if context and context.arguments else None
+        values = await catalog.complete_style_argument(app.runtime, argument.name, argument.value, args)
+        if values is not None:
             return Completion(values=values[:100], total=len(values), has_more=len(values) > 100)
         return None
 

@@ -63,6 +63,33 @@ class Settings(BaseSettings):
     removedo_base_url: str = Field(
         default="https://www.removedo.com", validation_alias=AliasChoices("REMOVEDO_BASE_URL")
     )
+    # aluo
+    aluo_poll_interval: float = Field(default=2.0, gt=0, le=60)
+    # Stop waiting for one Aluo edit/generation task after this long (it may still finish and charge).
+    aluo_max_wait: float = Field(default=600.0, gt=0, le=3600)
+    # removedo
+    removedo_poll_interval: float = Field(default=3.0, gt=0, le=60)
+    # Slower fallback polling while a webhook is expected (the webhook wakes the poller at once).
+    removedo_webhook_poll_interval: float = Field(default=15.0, gt=0, le=300)
+    # youcam
+    # Sliding windows "count/seconds,...": the documented 100 per 60 s per token and 100 per 300 s per IP.
+    youcam_rate_limits: str = Field(
+        default="100/60,100/300",
+        validation_alias=AliasChoices("YOUCAM_RATE_LIMITS", "PHOTO_MCP_YOUCAM_RATE_LIMITS"),
+        pattern=r"^\s*(|off|none|\d+\s*/\s*\d+(\.\d+)?\s*(,\s*\d+\s*/\s*\d+(\.\d+)?\s*)*)\s*$",
+    )
+    # Feature slug overrides, JSON: {"wig": "wig", "object_removal": "obj-removal", ...}
+    youcam_slugs: dict[str, str] = Field(
+        default_factory=dict, validation_alias=AliasChoices("YOUCAM_SLUGS", "PHOTO_MCP_YOUCAM_SLUGS")
+    )
+    # Never leave a running task unpolled longer than this (YouCam drops it after 10 s).
+    youcam_max_poll_gap: float = Field(
+        default=8.0, gt=0, le=9.5, validation_alias=AliasChoices("YOUCAM_MAX_POLL_GAP", "PHOTO_MCP_YOUCAM_MAX_POLL_GAP")
+    )
+    # How long style catalogs (list_style_groups / list_styles) are cached, in seconds.
+    youcam_catalog_ttl: float = Field(
+        default=3600.0, ge=0, validation_alias=AliasChoices("YOUCAM_CATALOG_TTL", "PHOTO_MCP_YOUCAM_CATALOG_TTL")
+    )
 
     @field_validator("allowed_dirs", mode="before")
     @classmethod

@@ -1,0 +1,158 @@
+"""The YouCam rate limiter: the plan check (pure), grant decisions on a fake clock, and a
+real-time run with tiny windows checked by an independent sliding-window counter."""
+
+from __future__ import annotations
+
+import random
+
+import anyio
+import pytest
+
+from tools.providers.youcam_limits import RateLimiter, Ticket, Window, limiter_for, parse_limits, plan_fits
+
+
+def test_parse_limits() -> None:
+    assert parse_limits("100/60,100/300") == [Window(100, 60.0), Window(100, 300.0)]
+    assert parse_limits(" 12 / 3.5s ") == [Window(12, 3.5)]
+    assert parse_limits("") == parse_limits("off") == []
+    for bad in ("100", "0/60", "100/0", "a/b", "100/60;5/1"):
+        with pytest.raises(ValueError, match="count/seconds"):
+            parse_limits(bad)
+
+
+def test_plan_reserves_polls_for_running_tasks() -> None:
+    w = [Window(4, 10.0)]
+    assert plan_fits(w, [], 0.0, 4, [], gap=5.0, horizon=30)
+    assert not plan_fits(w, [], 0.0, 5, [], gap=5.0, horizon=30)
+    # One task due at 5, 10, 15, ...: in any 10 s it needs 2 polls, so only 2 more requests fit now.
+    assert plan_fits(w, [], 0.0, 2, [5.0], gap=5.0, horizon=30)
+    assert not plan_fits(w, [], 0.0, 3, [5.0], gap=5.0, horizon=30)
+    # Past requests count while they are inside the window (plus its safety margin).
+    assert plan_fits(w, [-9.0, -8.0, -1.0], 0.0, 1, [], gap=5.0)
+    assert not plan_fits(w, [-9.0, -8.0, -1.0], 0.0, 2, [], gap=5.0)
+    assert plan_fits(w, [-10.5, -9.0, -8.0, -1.0], 0.0, 1, [], gap=5.0)  # -10.5 has left the window
+    # Every window must hold.
+    assert not plan_fits([Window(100, 60.0), Window(2, 1.0)], [], 0.0, 3, [], gap=5.0)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _blocked(limiter: RateLimiter, kind: str, ticket: Ticket | None = None) -> bool:
+    with anyio.move_on_after(0.05) as scope:
+        await limiter.acquire(kind, ticket)  # type: ignore[arg-type]
+    return scope.cancelled_caught
+
+
+async def test_polls_of_running_tasks_come_first() -> None:
+    clock = Clock()
+    limiter = RateLimiter([Window(4, 10.0)], gap=5.0, horizon=12.0, clock=clock)
+    async with limiter.admit(2) as ticket:
+        await limiter.acquire("file", ticket)
+        await limiter.acquire("run", ticket)
+        assert ticket.started and ticket.reserved == 0
+        # 2 used; the task's polls at 5 and 10 take the other 2 of the window: nothing else fits.
+        assert await _blocked(limiter, "other")
+        clock.now = 1.0
+        assert await _blocked(limiter, "poll", ticket)  # an early poll: no spare capacity
+        clock.now = 5.0
+        assert not await _blocked(limiter, "poll", ticket)  # due: granted at once
+        assert ticket.last == 5.0
+        clock.now = 11.0  # the first two requests have left the window
+        assert not await _blocked(limiter, "other")
+        assert not await _blocked(limiter, "auth")  # sign-in is never held back by the plan
+
+
+async def test_a_new_task_waits_with_a_message_until_it_is_safe() -> None:
+    clock = Clock()
+    limiter = RateLimiter([Window(6, 10.0)], gap=4.0, horizon=10.0, clock=clock)
+    messages: list[str] = []
+
+    async def on_wait(message: str) -> None:
+        messages.append(message)
+
+    admitted = anyio.Event()
+
+    async def second() -> None:
+        async with limiter.admit(2, on_wait=on_wait):
+            admitted.set()
+
+    async with anyio.create_task_group() as tg:
+        async with limiter.admit(2) as first:
+            await limiter.acquire("file", first)
+            await limiter.acquire("run", first)
+            tg.start_soon(second)
+            await anyio.sleep(0.1)
+            assert not admitted.is_set()  # 2 sent + polls at 4, 8 + 2 more + its polls: over 6
+            assert messages and messages[0].startswith("waiting for YouCam rate-limit capacity (1 task(s) running")
+        with anyio.fail_after(2):
+            await admitted.wait()  # the first task ended: its reservation is free
+
+
+async def test_a_429_pauses_the_limiter() -> None:
+    limiter = RateLimiter([Window(100, 60.0)], gap=8.0)
+    granted = await limiter.acquire("other")
+    limiter.answered(granted, 429, 0.3)
+    start = anyio.current_time()
+    await limiter.acquire("other")
+    assert anyio.current_time() - start >= 0.25
+
+
+async def test_no_limits_grants_everything() -> None:
+    limiter = RateLimiter([], gap=8.0)
+    with anyio.fail_after(1):
+        async with limiter.admit(50) as ticket:
+            for _ in range(200):
+                await limiter.acquire("other")
+                await limiter.acquire("poll", ticket)
+
+
+def test_one_limiter_per_credentials() -> None:
+    a = limiter_for(("https://x", "k1"), [Window(100, 60.0)], gap=8.0)
+    assert limiter_for(("https://x", "k1"), [Window(100, 60.0)], gap=8.0) is a
+    assert limiter_for(("https://x", "k2"), [Window(100, 60.0)], gap=8.0) is not a
+
+
+async def test_many_tasks_in_tiny_windows_never_overflow_nor_miss_a_poll() -> None:
+    """Like YouCam's 100/60 s with a 8 s gap, scaled down: an independent counter checks the windows."""
+    window, count, gap, tasks, polls = 0.25, 5, 0.2, 6, 3
+    limiter = RateLimiter([Window(count, window)], gap=gap, horizon=2.0)
+    grants: list[float] = []
+    gaps: list[float] = []
+    rng = random.Random(7)
+
+    async def task() -> None:
+        await anyio.sleep(rng.random() * 0.05)
+        async with limiter.admit(2) as ticket:
+            grants.append(await limiter.acquire("file", ticket))
+            await anyio.sleep(rng.random() * 0.02)  # the upload
+            last = await limiter.acquire("run", ticket)
+            grants.append(last)
+            for _ in range(polls):
+                await anyio.sleep(0.02)  # the server's polling_interval
+                now = await limiter.acquire("poll", ticket)
+                grants.append(now)
+                gaps.append(now - last)
+                last = now
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            for _ in range(tasks):
+                tg.start_soon(task)
+            tg.start_soon(_catalog_reads, limiter, grants)
+    grants.sort()
+    worst = max(sum(1 for u in grants if t - window < u <= t) for t in grants)
+    assert worst <= count
+    assert max(gaps) < gap + 0.1, max(gaps)
+    assert len(grants) == tasks * (2 + polls) + 5
+
+
+async def _catalog_reads(limiter: RateLimiter, grants: list[float]) -> None:
+    for _ in range(5):
+        grants.append(await limiter.acquire("other"))
+        await anyio.sleep(0.05)
