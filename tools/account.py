@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from tools.calls import photo_tool, runtime_of
 from tools.errors import PhotoError
-from tools.params import READ_ONLY
+from tools.params import READ_ONLY_REMOTE
 from tools.providers import CLIENTS
 
 
@@ -29,7 +29,7 @@ class CreditsReport(BaseModel):
 
 
 def register(app: MCPServer) -> None:
-    @app.tool(title="Check credits", annotations=READ_ONLY)
+    @app.tool(title="Check credits", annotations=READ_ONLY_REMOTE)
     @photo_tool
     async def check_credits(
         ctx: Context,

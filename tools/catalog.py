@@ -19,12 +19,12 @@ from tools.calls import photo_tool, runtime_of
 from tools.core.jobs import JobContext
 from tools.core.outputs import ToolOutput
 from tools.errors import InvalidInput, PhotoError
-from tools.params import PAID_REMOTE
+from tools.params import PAID_REMOTE, READ_ONLY_REMOTE
 from tools.providers.base import ProviderImage
 from tools.providers.youcam import YouCamClient
 from tools.providers.youcam_spec import Style, StylePage
 from tools.runtime import Runtime
-from tools.youcam_jobs import CATALOG_READ, GroupId, StyleId, run_youcam, youcam_client
+from tools.youcam_jobs import GroupId, StyleId, run_youcam, youcam_client
 
 CatalogFeature = Literal["hairstyle", "wig", "hair_extension", "bangs", "hair_volume", "image_generator"]
 FEATURE_NAMES: tuple[str, ...] = get_args(CatalogFeature)
@@ -119,7 +119,7 @@ async def complete_style_argument(
 
 
 def register(app: MCPServer) -> None:
-    @app.tool(title="List YouCam style groups", annotations=CATALOG_READ)
+    @app.tool(title="List YouCam style groups", annotations=READ_ONLY_REMOTE)
     @photo_tool
     async def list_style_groups(feature: FeatureParam, ctx: Context, cursor: Cursor = None) -> StyleListing:
         """List the style groups (e.g. Female, Male, Short) of a YouCam feature, one page at a time. Free.
@@ -131,7 +131,7 @@ def register(app: MCPServer) -> None:
         client = await youcam_client(runtime_of(ctx))
         return _listing(feature, None, await client.style_groups(feature, cursor))
 
-    @app.tool(title="List YouCam styles", annotations=CATALOG_READ)
+    @app.tool(title="List YouCam styles", annotations=READ_ONLY_REMOTE)
     @photo_tool
     async def list_styles(
         feature: FeatureParam,

@@ -52,6 +52,7 @@ def register(app: MCPServer) -> None:
             str,
             Field(
                 description="A photo of a face wearing the makeup look to copy (same kinds of reference as image)",
+                examples=["~/Pictures/look.jpg", "https://example.com/makeup-look.jpg"],
                 min_length=1,
                 max_length=24_000_000,
             ),

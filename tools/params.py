@@ -25,3 +25,7 @@ AspectRatio = Literal["1:1", "3:2", "2:3", "16:9", "9:16", "4:3", "3:4", "4:5", 
 LOCAL_EDIT = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 PAID_REMOTE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
+# Reads provider state over the network (balances, catalogs): read-only, but open-world.
+READ_ONLY_REMOTE = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+)

@@ -161,6 +161,7 @@ def register(app: MCPServer) -> None:
             Field(
                 description="A mask image (same kinds of reference as image), the photo's shape: white = remove, "
                 "black = keep",
+                examples=["~/Pictures/mask.png", "photo://results/3f9a2c1b7d4e"],
                 max_length=24_000_000,
             ),
         ] = None,

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
-from mcp_types import CallToolResult, ToolAnnotations
+from mcp_types import CallToolResult
 from pydantic import Field
 
 from tools.calls import run_job, runtime_of
@@ -23,7 +23,6 @@ from tools.runtime import Runtime
 from tools.saving import save_images
 
 # Catalog reads call YouCam (open world) but change nothing and cost nothing.
-CATALOG_READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 
 StyleId = Annotated[
     int,
