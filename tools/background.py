@@ -17,10 +17,11 @@ from tools.calls import photo_tool, run_job, runtime_of
 from tools.core.jobs import JobContext, Outcome
 from tools.core.outputs import ToolOutput
 from tools.core.refs import ImageSource
-from tools.errors import NotConfigured, ProviderError
+from tools.errors import NotConfigured
 from tools.local_ai import INSTALL_HINT
 from tools.params import PAID_REMOTE, ImageRef
 from tools.providers.base import ProviderImage
+from tools.routing import first_that_works
 from tools.runtime import Runtime
 from tools.saving import save_images
 
@@ -67,27 +68,16 @@ async def run_backend(rt: Runtime, name: str, source: ImageSource, job: JobConte
 
 
 async def route(rt: Runtime, job: JobContext, source: ImageSource, order: list[str]) -> Outcome:
-    skipped: list[str] = []
-    for position, name in enumerate(order):
+    async def attempt(name: str) -> Outcome:
         await job.set_provider(name)
         await job.progress(f"removing the background with {name}", 0.05)
-        try:
-            outputs = await run_backend(rt, name, source, job)
-        except (ProviderError, NotConfigured) as exc:
-            can_fall = isinstance(exc, NotConfigured) or (exc.fall_through and not exc.charged)
-            if position < len(order) - 1 and can_fall:
-                skipped.append(f"{name}: {exc.message}")
-                continue
-            if skipped:
-                exc.message = f"{exc.message} (Also tried: {'; '.join(skipped)})"
-                exc.args = (exc.message,)
-            raise
+        outputs = await run_backend(rt, name, source, job)
         records = await save_images(
             rt, job, outputs, operation="remove_background", provider=name, inputs=[source.label]
         )
-        message = f"Skipped {'; '.join(skipped)}." if skipped else ""
-        return Outcome(records, details={"skipped": skipped} if skipped else {}, message=message)
-    raise AssertionError("no provider to try")  # candidates() never returns an empty list
+        return Outcome(records)
+
+    return await first_that_works(order, attempt)
 
 
 def register(app: MCPServer) -> None:

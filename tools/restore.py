@@ -21,12 +21,13 @@ from tools.core import images
 from tools.core.jobs import JobContext, Outcome
 from tools.core.outputs import ToolOutput
 from tools.core.refs import ImageSource
-from tools.errors import InvalidInput, NotConfigured, ProviderError
+from tools.errors import InvalidInput, NotConfigured
 from tools.local_ai_status import INSTALL_HINT
 from tools.params import PAID_REMOTE, ImageRef
 from tools.providers.base import ProviderImage
 from tools.providers.youcam import YouCamClient
 from tools.providers.youcam_spec import FEATURES
+from tools.routing import first_that_works
 from tools.runtime import Runtime
 from tools.saving import save_images
 from tools.youcam_jobs import SETUP, cost, require_youcam, run_youcam, youcam_outcome
@@ -77,34 +78,16 @@ async def _routed(
     rt = runtime_of(ctx)
 
     async def work(job: JobContext) -> Outcome:
-        skipped: list[str] = []
-        for position, name in enumerate(order):
-            last = position == len(order) - 1
-            try:
-                if name == "youcam":
-                    outcome = await youcam_outcome(rt, job, operation, [source], youcam_call)
-                else:
-                    await job.set_provider("local")
-                    await job.progress(f"running {operation} locally", 0.05)
-                    outputs = await local_call(job)
-                    records = await save_images(
-                        rt, job, outputs, operation=operation, provider="local", inputs=[source.label]
-                    )
-                    outcome = Outcome(records)
-            except (ProviderError, NotConfigured) as exc:
-                can_fall = isinstance(exc, NotConfigured) or (exc.fall_through and not exc.charged)
-                if not last and can_fall:
-                    skipped.append(f"{name}: {exc.message}")
-                    continue
-                if skipped:
-                    exc.message = f"{exc.message} (Also tried: {'; '.join(skipped)})"
-                    exc.args = (exc.message,)
-                raise
-            if skipped:
-                outcome.details["skipped"] = skipped
-                outcome.message = f"Skipped {'; '.join(skipped)}."
-            return outcome
-        raise AssertionError("no provider to try")  # _order never returns an empty list
+        async def attempt(name: str) -> Outcome:
+            if name == "youcam":
+                return await youcam_outcome(rt, job, operation, [source], youcam_call)
+            await job.set_provider("local")
+            await job.progress(f"running {operation} locally", 0.05)
+            outputs = await local_call(job)
+            records = await save_images(rt, job, outputs, operation=operation, provider="local", inputs=[source.label])
+            return Outcome(records)
+
+        return await first_that_works(order, attempt)
 
     estimate = cost(feature) if order[0] == "youcam" else 0.0
     return await run_job(ctx, operation, order[0] if provider == "auto" else provider, params, work, estimate=estimate)
