@@ -8,7 +8,7 @@ they stay Python ints end to end and are integers in every schema (never floats)
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Literal, get_args
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
@@ -21,10 +21,13 @@ from tools.core.outputs import ToolOutput
 from tools.errors import InvalidInput, PhotoError
 from tools.params import PAID_REMOTE, READ_ONLY_REMOTE
 from tools.providers.base import ProviderImage
-from tools.providers.youcam import YouCamClient
 from tools.providers.youcam_spec import Style, StylePage
 from tools.runtime import Runtime
 from tools.youcam_jobs import GroupId, StyleId, run_youcam, youcam_client
+
+if TYPE_CHECKING:
+    from tools.providers.youcam import YouCamClient
+
 
 CatalogFeature = Literal["hairstyle", "wig", "hair_extension", "bangs", "hair_volume", "image_generator"]
 FEATURE_NAMES: tuple[str, ...] = get_args(CatalogFeature)

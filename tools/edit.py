@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
@@ -12,8 +12,12 @@ from tools.calls import photo_tool, run_job, runtime_of
 from tools.core.jobs import JobContext, Outcome
 from tools.core.outputs import ToolOutput
 from tools.params import PAID_REMOTE, AspectRatio, ImageRef, OutputFormat
-from tools.providers.aluo import EDIT_PRICE, AluoClient
+from tools.providers.aluo_spec import EDIT_PRICE
 from tools.saving import save_images
+
+if TYPE_CHECKING:
+    from tools.providers.aluo import AluoClient
+
 
 Result = Annotated[CallToolResult, ToolOutput]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
@@ -13,8 +13,11 @@ from tools.core.jobs import JobContext
 from tools.core.outputs import ToolOutput
 from tools.params import PAID_REMOTE, ImageRef
 from tools.providers.base import ProviderImage
-from tools.providers.youcam import YouCamClient
 from tools.youcam_jobs import require_youcam, run_youcam
+
+if TYPE_CHECKING:
+    from tools.providers.youcam import YouCamClient
+
 
 Result = Annotated[CallToolResult, ToolOutput]
 

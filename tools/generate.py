@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
@@ -12,8 +12,12 @@ from tools.calls import photo_tool, run_job, runtime_of
 from tools.core.jobs import JobContext, Outcome
 from tools.core.outputs import ToolOutput
 from tools.params import PAID_REMOTE, AspectRatio, OutputFormat
-from tools.providers.aluo import GENERATE_PRICE, AluoClient
+from tools.providers.aluo_spec import GENERATE_PRICE
 from tools.saving import save_images
+
+if TYPE_CHECKING:
+    from tools.providers.aluo import AluoClient
+
 
 Result = Annotated[CallToolResult, ToolOutput]
 # Aluo does not document ai-generate-background's price: 1 credit is the estimate the caps see;

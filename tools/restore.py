@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
@@ -25,12 +25,15 @@ from tools.errors import InvalidInput, NotConfigured
 from tools.local_ai_status import INSTALL_HINT
 from tools.params import PAID_REMOTE, ImageRef
 from tools.providers.base import ProviderImage
-from tools.providers.youcam import YouCamClient
 from tools.providers.youcam_spec import FEATURES
 from tools.routing import first_that_works
 from tools.runtime import Runtime
 from tools.saving import save_images
 from tools.youcam_jobs import SETUP, cost, require_youcam, run_youcam, youcam_outcome
+
+if TYPE_CHECKING:
+    from tools.providers.youcam import YouCamClient
+
 
 Result = Annotated[CallToolResult, ToolOutput]
 Provider = Literal["auto", "youcam", "local"]

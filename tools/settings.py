@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     max_download_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     download_timeout: float = Field(default=30.0, gt=0)
     retry_base_delay: float = Field(default=0.5, ge=0, le=10)
+    # Read/write timeout of one provider API request (connect stays at most 10 s).
+    provider_timeout: float = Field(default=60.0, gt=0, le=600)
 
     aluo_api_key: SecretStr | None = _env("ALUO_API_KEY")
     aluo_base_url: str = Field(default="https://api.aluo.ai/api", validation_alias=AliasChoices("ALUO_BASE_URL"))

@@ -6,7 +6,7 @@ Shared by the YouCam tool modules (hair, face, restore, catalog).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
@@ -17,10 +17,13 @@ from tools.core.jobs import JobContext, Outcome
 from tools.core.refs import ImageSource
 from tools.errors import NotConfigured
 from tools.providers.base import ProviderImage
-from tools.providers.youcam import SETUP, YouCamClient
-from tools.providers.youcam_spec import FEATURES
+from tools.providers.youcam_spec import FEATURES, SETUP
 from tools.runtime import Runtime
 from tools.saving import save_images
+
+if TYPE_CHECKING:
+    from tools.providers.youcam import YouCamClient
+
 
 # Catalog reads call YouCam (open world) but change nothing and cost nothing.
 
@@ -43,7 +46,7 @@ GroupId = Annotated[
 ]
 
 Produced = list[ProviderImage] | tuple[list[ProviderImage], dict[str, Any]]
-Call = Callable[[YouCamClient, JobContext], Awaitable[Produced]]
+Call: TypeAlias = "Callable[[YouCamClient, JobContext], Awaitable[Produced]]"
 
 
 def require_youcam(rt: Runtime) -> None:

@@ -42,6 +42,7 @@ from tools.errors import (
     ProviderUnavailable,
     RateLimited,
 )
+from tools.providers.aluo_spec import EDIT_PRICE, GENERATE_PRICE
 from tools.providers.base import (
     Balance,
     JobHooks,
@@ -59,8 +60,6 @@ UPLOAD_LIMITS = FitLimits(max_side=4096, max_bytes=10 * 1024 * 1024, formats=("p
 MAX_EDIT_IMAGES = 5
 # Free-tier prices from the seeds (PRO: edit 35, generate 35/70/140). Used only when a
 # successful task's responses carry no `credits_deducted`.
-EDIT_PRICE = 40
-GENERATE_PRICE = {1: 40, 2: 80, 4: 160}
 # Consecutive failed status rounds (each already retried by `send`) before giving up on a task.
 MAX_POLL_FAILURES = 3
 
@@ -125,7 +124,7 @@ class AluoClient:
             )
         http = httpx2.AsyncClient(
             base_url=settings.aluo_base_url.rstrip("/") + "/",
-            timeout=default_timeout(),
+            timeout=default_timeout(settings.provider_timeout),
             transport=transport,
         )
         return cls(

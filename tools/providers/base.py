@@ -54,8 +54,9 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
-def default_timeout() -> httpx2.Timeout:
-    return httpx2.Timeout(60.0, connect=10.0)
+def default_timeout(seconds: float = 60.0) -> httpx2.Timeout:
+    """Provider request timeout: `seconds` (PHOTO_MCP_PROVIDER_TIMEOUT) to read/write, connect within 10 s."""
+    return httpx2.Timeout(seconds, connect=min(10.0, seconds))
 
 
 async def send(

@@ -125,7 +125,7 @@ class RemovedoClient:
             )
         http = httpx2.AsyncClient(
             base_url=settings.removedo_base_url.rstrip("/"),
-            timeout=default_timeout(),
+            timeout=default_timeout(settings.provider_timeout),
             transport=transport,
             follow_redirects=True,
         )

@@ -37,6 +37,7 @@ from tools.providers.youcam_limits import RateLimiter, Ticket, limiter_for, pars
 from tools.providers.youcam_spec import (
     CONTENT_TYPES,
     FEATURES,
+    SETUP,
     Style,
     StylePage,
     engine_advice,
@@ -47,7 +48,6 @@ from tools.providers.youcam_wire import RequestIds, TaskLost, YouCamWire, error_
 
 UPLOAD_TTL_S = 12 * 3600.0  # uploads are kept 1 day
 DST_REUSE_S = 29 * 86400.0  # results are kept 30 days
-SETUP = "set YOUCAM_API_KEY and YOUCAM_SECRET_KEY (the API Key and Secret Key of the YouCam API console)"
 
 
 @dataclass
@@ -77,6 +77,7 @@ class YouCamClient(YouCamWire):
         catalog_ttl: float,
         state_dir: Path | None,
         transport: httpx2.AsyncBaseTransport | None = None,
+        timeout: float = 60.0,
     ) -> None:
         super().__init__(
             base_url=base_url,
@@ -85,6 +86,7 @@ class YouCamClient(YouCamWire):
             limiter=limiter,
             policy=policy,
             transport=transport,
+            timeout=timeout,
         )
         self.slugs = slugs
         self._max_pixels = max_pixels
@@ -123,6 +125,7 @@ class YouCamClient(YouCamWire):
             catalog_ttl=settings.youcam_catalog_ttl,
             state_dir=Path(settings.data_dir).expanduser(),
             transport=transport,
+            timeout=settings.provider_timeout,
         )
 
     async def __aenter__(self) -> YouCamClient:

@@ -17,6 +17,8 @@ _HAIR_JPG = FitLimits(1024, MAX_BYTES, ("jpeg",))  # hairstyle generator: jpg on
 _FACE = FitLimits(1024, MAX_BYTES, ("jpeg", "png"))
 _PHOTO = FitLimits(4096, MAX_BYTES, ("jpeg", "png"))
 
+SETUP = "set YOUCAM_API_KEY and YOUCAM_SECRET_KEY (the API Key and Secret Key of the YouCam API console)"
+
 
 @dataclass(frozen=True)
 class Feature:

@@ -116,6 +116,7 @@ class YouCamWire:
         limiter: RateLimiter,
         policy: RetryPolicy,
         transport: httpx2.AsyncBaseTransport | None = None,
+        timeout: float = 60.0,
     ) -> None:
         self._client_id = client_id
         self._key = public_key
@@ -126,7 +127,7 @@ class YouCamWire:
         self._poll_policy = replace(policy, max_delay=min(policy.max_delay, gap / 4), retry_after_cap=gap / 2)
         self._http = httpx2.AsyncClient(
             base_url=base_url,
-            timeout=httpx2.Timeout(60.0, connect=10.0),
+            timeout=httpx2.Timeout(timeout, connect=min(10.0, timeout)),
             transport=transport,
             event_hooks={"request": [self._on_request], "response": [self._on_response]},
         )
