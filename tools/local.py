@@ -4,13 +4,12 @@ resize_image, crop_image, convert_image."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
-from PIL import Image
 from pydantic import Field
 
 from tools import local_ai
@@ -22,6 +21,10 @@ from tools.core.refs import ImageSource
 from tools.errors import InvalidInput, NotConfigured
 from tools.local_ai import LocalAIUnavailable
 from tools.params import LOCAL_EDIT, ImageRef, OutputFormat
+
+if TYPE_CHECKING:
+    from PIL import Image
+
 
 Result = Annotated[CallToolResult, ToolOutput]
 _KEEP = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp"}

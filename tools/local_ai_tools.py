@@ -8,13 +8,12 @@ already uses both cores, so concurrent calls queue instead of multiplying memory
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import anyio
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
-from PIL import Image
 from pydantic import Field
 
 from tools.calls import photo_tool, runtime_of
@@ -27,6 +26,10 @@ from tools.local_ai import INSTALL_HINT, LocalAIUnavailable, available
 from tools.params import LOCAL_EDIT, ImageRef
 from tools.providers.base import ProviderImage
 from tools.runtime import Runtime
+
+if TYPE_CHECKING:
+    from PIL import Image
+
 
 T = TypeVar("T")
 _limiter: anyio.CapacityLimiter | None = None

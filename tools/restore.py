@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
-from PIL import Image, ImageDraw
 from pydantic import Field
 
 from tools.calls import photo_tool, run_job, runtime_of
@@ -103,6 +102,8 @@ def boxes_mask(size: tuple[int, int], boxes: list[list[int]]) -> bytes:
         InvalidInput: a box is empty or entirely outside the image.
     """
     w, h = size
+    from PIL import Image, ImageDraw
+
     mask = Image.new("L", size, 0)
     draw = ImageDraw.Draw(mask)
     for x0, y0, x1, y1 in boxes:
@@ -130,7 +131,7 @@ def mask_to_size(data: bytes, size: tuple[int, int], max_pixels: int) -> bytes:
                 f"The mask is {mw}×{mh} but the photo is {size[0]}×{size[1]}: the mask must have the photo's shape "
                 "(white = remove, black = keep)."
             )
-        mask = mask.resize(size, Image.Resampling.BILINEAR)
+        mask = mask.resize(size, images.pil().Resampling.BILINEAR)
     if mask.getextrema()[1] < 128:
         raise InvalidInput("The mask has no white area: paint the objects to remove white.")
     return images.encode(mask, "png")

@@ -7,8 +7,12 @@ saving is the caller's job.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageColor
+from tools.core.images import pil
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 from tools.errors import InvalidInput
 
@@ -24,6 +28,8 @@ def parse_color(text: str) -> tuple[int, int, int, int]:
     if text.strip().lower() == "transparent":
         return (0, 0, 0, 0)
     try:
+        from PIL import ImageColor
+
         rgb = ImageColor.getrgb(text.strip())
     except ValueError:
         raise InvalidInput(
@@ -82,11 +88,11 @@ def place_on_background(
         scale = long_side / max(size)
         size = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
         target = (max(1, round(subject.size[0] * scale)), max(1, round(subject.size[1] * scale)))
-        subject = subject.resize(target, Image.Resampling.LANCZOS)
-    if isinstance(background, Image.Image):
+        subject = subject.resize(target, pil().Resampling.LANCZOS)
+    if not isinstance(background, tuple):  # a backdrop picture, not an RGBA colour
         canvas = _cover(background.convert("RGBA"), size)
     else:
-        canvas = Image.new("RGBA", size, background)
+        canvas = pil().new("RGBA", size, background)
     offset = ((size[0] - subject.size[0]) // 2, (size[1] - subject.size[1]) // 2)
     canvas.alpha_composite(subject, offset)
     if canvas.getchannel("A").getextrema() == (255, 255):
@@ -99,7 +105,7 @@ def _cover(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     scale = max(size[0] / img.size[0], size[1] / img.size[1])
     resized = img.resize(
         (max(size[0], round(img.size[0] * scale)), max(size[1], round(img.size[1] * scale))),
-        Image.Resampling.LANCZOS,
+        pil().Resampling.LANCZOS,
     )
     left = (resized.size[0] - size[0]) // 2
     top = (resized.size[1] - size[1]) // 2
@@ -115,13 +121,13 @@ def resize(img: Image.Image, width: int | None, height: int | None, max_side: in
     w, h = img.size
     if max_side:
         scale = max_side / max(w, h)
-        return img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
+        return img.resize((max(1, round(w * scale)), max(1, round(h * scale))), pil().Resampling.LANCZOS)
     if width and height:
-        return img.resize((width, height), Image.Resampling.LANCZOS)
+        return img.resize((width, height), pil().Resampling.LANCZOS)
     if width:
-        return img.resize((width, max(1, round(h * width / w))), Image.Resampling.LANCZOS)
+        return img.resize((width, max(1, round(h * width / w))), pil().Resampling.LANCZOS)
     if height:
-        return img.resize((max(1, round(w * height / h)), height), Image.Resampling.LANCZOS)
+        return img.resize((max(1, round(w * height / h)), height), pil().Resampling.LANCZOS)
     raise InvalidInput("Give width, height or max_side.")
 
 

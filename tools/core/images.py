@@ -10,8 +10,8 @@ import io
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-
-from PIL import Image, UnidentifiedImageError
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from tools.errors import InvalidInput
 
@@ -29,19 +29,32 @@ SAVE_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 MIME_OF = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif")
 _heif_registered = False
-# Our own limit (PHOTO_MCP_MAX_PIXELS) is checked right after the header is read, with a
-# message that says what to do; Pillow's global bomb check would mask it as "not an image".
-Image.MAX_IMAGE_PIXELS = None
+if TYPE_CHECKING:
+    from PIL import Image
 _PARALLEL_PIXELS = 4_000_000  # below this, threads cost more than they save
-_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
+_TRANSPOSE = {  # EXIF orientation -> PIL.Image.Transpose member
+    2: "FLIP_LEFT_RIGHT",
+    3: "ROTATE_180",
+    4: "FLIP_TOP_BOTTOM",
+    5: "TRANSPOSE",
+    6: "ROTATE_270",
+    7: "TRANSVERSE",
+    8: "ROTATE_90",
 }
+_pil_module = None
+
+
+def pil() -> ModuleType:
+    """PIL.Image, imported on first use (start-up stays fast when no image is touched)."""
+    global _pil_module
+    if _pil_module is None:
+        from PIL import Image
+
+        # Our own limit (PHOTO_MCP_MAX_PIXELS) is checked right after the header is read, with a
+        # message that says what to do; Pillow's global bomb check would mask it as "not an image".
+        Image.MAX_IMAGE_PIXELS = None
+        _pil_module = Image
+    return _pil_module
 
 
 @dataclass(frozen=True)
@@ -95,8 +108,8 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         raise InvalidInput("SVG is a vector format; convert it to PNG or JPEG first.")
     _register_heif_if_needed(data)
     try:
-        img = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError:
+        img = pil().open(io.BytesIO(data))
+    except pil().UnidentifiedImageError:
         raise InvalidInput(
             "This is not an image Pillow can read (supported: JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC)."
         ) from None
@@ -179,7 +192,7 @@ def decode(data: bytes, max_pixels: int, *, target_side: int | None = None) -> I
     if target_side:
         img = downscale(img, target_side)
     if orientation in _TRANSPOSE:
-        img = img.transpose(_TRANSPOSE[orientation])
+        img = img.transpose(getattr(pil().Transpose, _TRANSPOSE[orientation]))
     return img
 
 
@@ -200,16 +213,16 @@ def downscale(img: Image.Image, max_side: int) -> Image.Image:
     size = (max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale)))
     workers = min(os.cpu_count() or 1, 4)
     if workers < 2 or img.size[0] * img.size[1] < _PARALLEL_PIXELS or size[1] < 2 * workers:
-        return img.resize(size, Image.Resampling.LANCZOS)
+        return img.resize(size, pil().Resampling.LANCZOS)
     rows = _strip_rows(size[1], workers)
     src_h = img.size[1]
 
     def strip(i: int) -> tuple[int, Image.Image]:
         top, bottom = rows[i], rows[i + 1]
         box = (0, top * src_h / size[1], img.size[0], bottom * src_h / size[1])
-        return top, img.resize((size[0], bottom - top), Image.Resampling.LANCZOS, box=box)
+        return top, img.resize((size[0], bottom - top), pil().Resampling.LANCZOS, box=box)
 
-    out = Image.new(img.mode, size)
+    out = pil().new(img.mode, size)
     with ThreadPoolExecutor(workers) as pool:
         for top, part in pool.map(strip, range(workers)):
             out.paste(part, (0, top))
@@ -224,7 +237,7 @@ def encode(img: Image.Image, fmt: str, *, quality: int | None = None) -> bytes:
     if fmt not in SAVE_FORMAT:
         raise InvalidInput(f"Unsupported output format {fmt!r}; use png, jpeg or webp.")
     if fmt == "jpeg" and img.mode == "RGBA":
-        flat = Image.new("RGB", img.size, "white")
+        flat = pil().new("RGB", img.size, "white")
         flat.paste(img, mask=img.getchannel("A"))
         img = flat
     buf = io.BytesIO()
