@@ -46,7 +46,11 @@ def _check_session(target: list[str], tmp_path: Path, env: dict[str, str] | None
     assert {"resize_image", "remove_background", "get_job"} <= {t["name"] for t in tools}
     assert all("outputSchema" in t for t in tools)
     templates = _inspect(target, "--method", "resources/templates/list", env=env)["resourceTemplates"]
-    assert [t["uriTemplate"] for t in templates] == ["photo://results/{result_id}"]
+    assert {t["uriTemplate"] for t in templates} == {
+        "photo://results/{result_id}",
+        "photo://styles/{feature}",
+        "photo://styles/{feature}/{style_group_id}",
+    }
     called = _inspect(
         target, "--method", "tools/call", "--tool-name", "resize_image",
         "--tool-arg", f"image={image}", "--tool-arg", "width=20", env=env,
