@@ -27,7 +27,8 @@ async def _reachable(url: str) -> str:
 async def run_doctor(settings: Settings) -> int:
     out_dir = settings.results_dir
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.expanduser().mkdir(mode=0o700, parents=True, exist_ok=True)  # owner-only, as the server
+        out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         writable = os.access(out_dir, os.W_OK)
     except OSError:
         writable = False

@@ -15,7 +15,12 @@ from starlette.types import ASGIApp
 from server.app import PhotoServer
 from server.security import BearerAuth, transport_security
 from server.webhooks import register_routes as register_webhook_routes
+from tools.core.refs import MAX_DATA_URI_BYTES
 from tools.settings import Settings
+
+# Remote clients cannot pass paths, so images arrive as data: URIs: one of the documented maximum
+# size (base64: 4/3 of it) must fit in a request, not only the SDK's default 4 MiB.
+MAX_REQUEST_BYTES = MAX_DATA_URI_BYTES * 4 // 3 + 1024 * 1024
 
 
 def http_app(
@@ -34,10 +39,14 @@ def http_app(
     security = transport_security(settings, host, port)
     if transport == "http":
         inner = server.streamable_http_app(
-            streamable_http_path="/mcp", json_response=False, transport_security=security, host=host
+            streamable_http_path="/mcp",
+            json_response=False,
+            transport_security=security,
+            host=host,
+            max_request_body_size=MAX_REQUEST_BYTES,
         )
     else:
-        inner = server.sse_app(transport_security=security, host=host)
+        inner = server.sse_app(transport_security=security, host=host, max_request_body_size=MAX_REQUEST_BYTES)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

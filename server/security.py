@@ -11,8 +11,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tools.settings import Settings
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-# Reachable without the MCP token: health checks, and webhooks (they carry their own secret).
-PUBLIC_PREFIXES = ("/healthz", "/webhooks/")
+# Reachable without the MCP token: the health check, and webhooks (they carry their own secret).
+PUBLIC_PATHS = frozenset({"/healthz"})
+PUBLIC_PREFIXES = ("/webhooks/",)
 
 
 class InsecureBind(Exception):
@@ -53,14 +54,16 @@ class BearerAuth:
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(PUBLIC_PREFIXES):
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(b"authorization", b"")
-        if hmac.compare_digest(given, self._expected):
+        scheme, _, given = dict(scope["headers"]).get(b"authorization", b"").partition(b" ")
+        # The scheme is case-insensitive (RFC 6750); the token is compared in constant time.
+        if scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self._expected):
             await self.app(scope, receive, send)
             return
         body = b'{"error":"unauthorized","message":"send Authorization: Bearer <PHOTO_MCP_AUTH_TOKEN>"}'

@@ -128,6 +128,15 @@ async def test_http_subprocess_requires_the_bearer_token(tmp_path: Path, workdir
                 base + "/mcp", json={}, headers={"Authorization": "Bearer wrong-token-0000000000000"}
             )
             assert wrong.status_code == 401
+            # Only /healthz itself is public, not every path that starts with it.
+            assert (await raw.get(base + "/healthzX")).status_code == 401
+            # The scheme is case-insensitive (RFC 6750).
+            lower = await raw.post(
+                base + "/mcp",
+                json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}},
+                headers={"Authorization": f"bearer {token}", "Accept": "application/json, text/event-stream"},
+            )
+            assert lower.status_code != 401
         async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as authed:
             from mcp.client.streamable_http import streamable_http_client
 

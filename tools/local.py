@@ -169,7 +169,7 @@ def register(app: MCPServer) -> None:
 
                 subject = cut(subject)
             bg = imgs[1] if color is None else color
-            return compose.place_on_background(subject, bg, ratio, margin, size)
+            return compose.place_on_background(subject, bg, ratio, margin, size, rt.settings.max_pixels)
 
         params = {
             "background": background if color is not None else "image",
@@ -217,7 +217,7 @@ def register(app: MCPServer) -> None:
             "resize_image",
             [source],
             params,
-            lambda imgs: compose.resize(imgs[0], width, height, max_side),
+            lambda imgs: compose.resize(imgs[0], width, height, max_side, rt.settings.max_pixels),
             fmt=output_format,
         )
 

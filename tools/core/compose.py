@@ -65,6 +65,19 @@ def canvas_size(subject: tuple[int, int], ratio: tuple[int, int] | None, margin:
     return max(1, round(need_h * rw / rh)), max(1, round(need_h))
 
 
+def check_output_size(size: tuple[int, int], max_pixels: int | None) -> None:
+    """Refuse an output too large to allocate, before allocating it.
+
+    Raises:
+        InvalidInput: if `size` has more than `max_pixels` pixels (PHOTO_MCP_MAX_PIXELS).
+    """
+    if max_pixels is not None and size[0] * size[1] > max_pixels:
+        raise InvalidInput(
+            f"The result would be {size[0]}×{size[1]} = {size[0] * size[1] / 1e6:.0f} MP, above the "
+            f"{max_pixels / 1e6:.0f} MP limit (PHOTO_MCP_MAX_PIXELS): ask for a smaller size, ratio or margin."
+        )
+
+
 def _trim_to_alpha(img: Image.Image) -> Image.Image:
     if img.mode == "RGBA":
         bbox = img.getchannel("A").getbbox()
@@ -79,16 +92,23 @@ def place_on_background(
     ratio: tuple[int, int] | None,
     margin: float,
     long_side: int | None,
+    max_pixels: int | None = None,
 ) -> Image.Image:
     """Centre `subject` (alpha respected, trimmed to its visible part) on a colour or
-    picture padded to `ratio`, with `margin` (a fraction of the canvas) on each side."""
+    picture padded to `ratio`, with `margin` (a fraction of the canvas) on each side.
+
+    Raises:
+        InvalidInput: if the canvas would have more than `max_pixels` pixels.
+    """
     subject = _trim_to_alpha(subject.convert("RGBA"))
     size = canvas_size(subject.size, ratio, margin)
     if long_side:
         scale = long_side / max(size)
         size = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
         target = (max(1, round(subject.size[0] * scale)), max(1, round(subject.size[1] * scale)))
+        check_output_size(size, max_pixels)
         subject = subject.resize(target, pil().Resampling.LANCZOS)
+    check_output_size(size, max_pixels)
     if not isinstance(background, tuple):  # a backdrop picture, not an RGBA colour
         canvas = _cover(background.convert("RGBA"), size)
     else:
@@ -112,23 +132,28 @@ def _cover(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     return resized.crop((left, top, left + size[0], top + size[1]))
 
 
-def resize(img: Image.Image, width: int | None, height: int | None, max_side: int | None) -> Image.Image:
+def resize(
+    img: Image.Image, width: int | None, height: int | None, max_side: int | None, max_pixels: int | None = None
+) -> Image.Image:
     """Resize to a width and/or height (aspect kept when only one is given), or fit a long side.
 
     Raises:
-        InvalidInput: when no size is given.
+        InvalidInput: when no size is given, or the result would exceed `max_pixels`.
     """
     w, h = img.size
     if max_side:
         scale = max_side / max(w, h)
-        return img.resize((max(1, round(w * scale)), max(1, round(h * scale))), pil().Resampling.LANCZOS)
-    if width and height:
-        return img.resize((width, height), pil().Resampling.LANCZOS)
-    if width:
-        return img.resize((width, max(1, round(h * width / w))), pil().Resampling.LANCZOS)
-    if height:
-        return img.resize((max(1, round(w * height / h)), height), pil().Resampling.LANCZOS)
-    raise InvalidInput("Give width, height or max_side.")
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    elif width and height:
+        size = (width, height)
+    elif width:
+        size = (width, max(1, round(h * width / w)))
+    elif height:
+        size = (max(1, round(w * height / h)), height)
+    else:
+        raise InvalidInput("Give width, height or max_side.")
+    check_output_size(size, max_pixels)  # a 1×3000 strip resized to width 16384 would need 150 GB
+    return img.resize(size, pil().Resampling.LANCZOS)
 
 
 def crop(img: Image.Image, box: list[int]) -> Image.Image:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from urllib.parse import urljoin, urlsplit
 
 import anyio
@@ -47,11 +48,22 @@ def parse_http_url(url: str) -> tuple[str, str, int]:
 class SafeFetcher:
     """Downloads images from the public internet for tools that need the bytes."""
 
-    def __init__(self, client: httpx2.AsyncClient, *, allow_private: bool, max_bytes: int, timeout: float) -> None:
+    def __init__(
+        self,
+        client: httpx2.AsyncClient,
+        *,
+        allow_private: bool,
+        max_bytes: int,
+        timeout: float,
+        is_public: Callable[[str], bool] = _is_public,
+    ) -> None:
         self.client = client
         self.allow_private = allow_private
         self.max_bytes = max_bytes
         self.timeout = timeout
+        # Which resolved addresses count as public. Injectable so tests can make one loopback
+        # server play "the internet" and check what happens on its redirects.
+        self.is_public = is_public
 
     async def check(self, url: str) -> None:
         """Refuse URLs that are not http(s) or that resolve to a non-public address.
@@ -67,7 +79,7 @@ class SafeFetcher:
         except OSError:
             raise InvalidInput(f"Cannot resolve the host {host!r} of the URL.") from None
         for *_, sockaddr in infos:
-            if not _is_public(str(sockaddr[0])):
+            if not self.is_public(str(sockaddr[0])):
                 raise InvalidInput(
                     f"The URL's host {host!r} resolves to a private, loopback or link-local address "
                     f"({sockaddr[0]}); only public URLs are fetched."

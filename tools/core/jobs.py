@@ -164,7 +164,9 @@ class JobManager:
             job = Job.from_row(row)
             self._jobs[job.id] = job
             resumer = self._resumers.get(job.provider)
-            if resumer is not None and job.provider_ref:
+            # Even with no remembered id: only the provider can tell whether a request that was in
+            # flight may have been charged (Aluo and Removedo charge on receipt, YouCam on success).
+            if resumer is not None:
                 job.message = "resumed after a restart"
                 self._launch(job, resumer)
             else:

@@ -133,32 +133,37 @@ class ImageResolver:
             path = path.resolve()
         except (OSError, RuntimeError, ValueError) as exc:
             raise InvalidInput(f"Cannot use the path {text[:200]!r}: {exc}.") from None
+        shown = _shorten(str(path))  # a 5000-character path must not flood the model's context
         if not any(path.is_relative_to(d) for d in self.allowed_dirs):
             allowed = ", ".join(str(d) for d in self.allowed_dirs) or "none"
             raise InvalidInput(
-                f"{path} is outside the directories this server may read ({allowed}). Move the file there or "
+                f"{shown} is outside the directories this server may read ({allowed}). Move the file there or "
                 "add its folder to PHOTO_MCP_ALLOWED_DIRS."
             )
         try:
             st = path.stat()
         except FileNotFoundError:
-            raise NotFound(f"No file at {path}.") from None
+            raise NotFound(f"No file at {shown}.") from None
         except OSError as exc:
-            raise InvalidInput(f"Cannot read {path}: {exc.strerror or exc}.") from None
+            raise InvalidInput(f"Cannot read {shown}: {exc.strerror or exc}.") from None
         if path.is_dir():
-            raise InvalidInput(f"{path} is a directory; pass an image file inside it.")
+            raise InvalidInput(f"{shown} is a directory; pass an image file inside it.")
         if not path.is_file():
-            raise InvalidInput(f"{path} is not a regular file.")
+            raise InvalidInput(f"{shown} is not a regular file.")
         if st.st_size > MAX_FILE_BYTES:
-            raise InvalidInput(f"{path} is {st.st_size // 2**20} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
+            raise InvalidInput(f"{shown} is {st.st_size // 2**20} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
         if not os.access(path, os.R_OK):
-            raise InvalidInput(f"{path} is not readable by the server.")
+            raise InvalidInput(f"{shown} is not readable by the server.")
         return path
 
     @property
     def allowed_dirs_configured(self) -> bool:
         # The output dir is always allowed; anything beyond it was configured.
         return any(d != self.base_dir.resolve() for d in self.allowed_dirs)
+
+
+def _shorten(text: str, keep: int = 120) -> str:
+    return text if len(text) <= 2 * keep else f"{text[:keep]}…{text[-keep:]}"
 
 
 def _file_uri_to_path(uri: str) -> str:

@@ -97,7 +97,7 @@ class ResultStore:
     def __init__(self, directory: Path, db: Database) -> None:
         self.directory = directory
         self.db = db
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new output dir is owner-only, like its files
         # Leftovers of a crash mid-write are never results: clear them.
         for stale in directory.glob(".tmp-*"):
             stale.unlink(missing_ok=True)

@@ -20,6 +20,7 @@ a restarted server resumes polling instead of paying for the work twice.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urljoin
@@ -270,9 +271,12 @@ class AluoClient:
         kind, task_id = ref.get("kind"), ref.get("task_id")
         if kind not in _TASK_PATH or not isinstance(task_id, str) or not task_id:
             raise JobFailed(
-                "This Aluo job cannot be resumed after the restart (no task id was recorded); it was not re-sent. "
-                "Run the tool again.",
+                "This Aluo job cannot be resumed after the restart: the server stopped before Aluo answered with a "
+                "task id, so it was not re-sent. If the request had reached Aluo it may have been charged (Aluo "
+                "charges a background removal when it is called, and a task when it succeeds): check your Aluo "
+                "credits before running it again.",
                 provider=PROVIDER,
+                charged=True,
             )
         price = ref.get("price")
         return await self._poll(
@@ -374,7 +378,7 @@ class AluoClient:
             if status == "SUCCESS":
                 return await self._finish(kind, task_id, env.data, hooks, price, deducted, already_charged)
             if status == "FAILED":
-                raise _failed(noun, task_id, env.data)
+                raise _failed(noun, task_id, env.data, self._scrub)
             fraction = 0.2 + 0.7 * (1 - 0.85**polls)
             await hooks.progress(f"running on Aluo ({status.lower()}, {elapsed:.0f} s)", fraction)
             await anyio.sleep(self._poll_interval)
@@ -545,8 +549,8 @@ class AluoClient:
         return text.replace(self._key, "sk-…") if self._key and text else text
 
 
-def _failed(noun: str, task_id: str, data: dict[str, Any]) -> ProviderError:
-    reason = _text(data.get("error")) or _text(data.get("message")) or _text(data.get("description"))
+def _failed(noun: str, task_id: str, data: dict[str, Any], scrub: Callable[[str], str]) -> ProviderError:
+    reason = scrub(_text(data.get("error")) or _text(data.get("message")) or _text(data.get("description")))
     if "insufficient credits" in reason.lower():
         return OutOfCredits(
             f"Aluo stopped the {noun} (task {task_id}): insufficient credits. Top up at aluo.ai or lower "

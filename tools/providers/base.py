@@ -110,7 +110,8 @@ async def send(
             if last or (wait is not None and wait > policy.retry_after_cap):
                 raise RateLimited(
                     f"{provider} is rate limiting requests"
-                    + (f"; try again in {wait:.0f} s." if wait is not None else "; try again shortly."),
+                    + (f"; try again in {wait:.0f} s." if wait is not None else "; try again shortly.")
+                    + " The request was refused, so nothing was charged for it.",
                     provider=provider,
                     retry_after=wait,
                 )

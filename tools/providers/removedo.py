@@ -58,6 +58,7 @@ WEBHOOK_PATH = "/webhooks/removedo/{secret}"
 LIMITS = FitLimits(max_side=4096, max_bytes=10 * 1024 * 1024, formats=("png", "jpeg", "webp"))
 MAX_WAIT_S = 30 * 60.0  # documented estimate: 30-60 s; give up (charged) far beyond it
 EXPECTED_S = 45.0  # for the progress fraction
+MAX_GARBLED_POLLS = 3  # consecutive status answers that are not JSON before giving up on the job
 _DONE = frozenset({"completed", "complete", "succeeded", "success", "done"})
 _FAILED = frozenset({"failed", "error"})
 _URL_KEYS = ("outputUrl", "resultUrl", "output_url", "result_url", "url")
@@ -98,6 +99,7 @@ class RemovedoClient:
         self._http = http
         # Sent per API request only: result downloads (other hosts) never see the key.
         self._auth = {"Authorization": f"Bearer {api_key}"}
+        self._key = api_key  # only to scrub it from provider text we pass on (a server may quote it back)
         self._policy = policy
         self._max_pixels = max_pixels
         self.poll_interval = poll_interval
@@ -198,8 +200,11 @@ class RemovedoClient:
         job_id = ref.get("job_id")
         if not isinstance(job_id, str) or not job_id:
             raise JobFailed(
-                "This Removedo job cannot be resumed: its job id was not recorded. Run remove_background again.",
+                "This Removedo job cannot be resumed: the server stopped before Removedo answered with a job id, so "
+                "it was not re-sent. If the upload had reached Removedo it may have been charged 1 credit (refunded "
+                "only if the job fails): check before running remove_background again.",
                 provider=NAME,
+                charged=True,
             )
         await hooks.progress(f"polling Removedo job {job_id} after a restart", 0.2)
         url = await self._wait(job_id, hooks, None)
@@ -243,12 +248,27 @@ class RemovedoClient:
         fallback for a lost webhook) and polls the moment it arrives.
         """
         start = time.monotonic()
+        garbled = 0
         while True:
             if slot is not None and not slot.received:
                 await slot.wait(self.webhook_poll_interval)
             else:
                 await anyio.sleep(self.poll_interval)
             body = await self._status(job_id)
+            if body is None:
+                # Garbled on the way (a cut body, a gateway page). The job is paid for: asking again
+                # is harmless, giving up would lose its result.
+                garbled += 1
+                if garbled >= MAX_GARBLED_POLLS:
+                    raise ProviderUnavailable(
+                        f"Removedo answered the status of job {job_id} with something that is not JSON, "
+                        f"{garbled} times in a row. The job was already charged 1 credit; try again later.",
+                        provider=NAME,
+                        charged=True,
+                        retryable=True,
+                    )
+                continue
+            garbled = 0
             status = str(body.get("status", "")).lower()
             if status in _DONE:
                 url = next((body[k] for k in _URL_KEYS if isinstance(body.get(k), str) and body[k]), None)
@@ -262,7 +282,7 @@ class RemovedoClient:
                 return url
             if status in _FAILED:
                 await hooks.charged(-1)  # Removedo refunds failed jobs
-                reason = body.get("errorMessage") or body.get("error") or "no reason given"
+                reason = self._scrub(str(body.get("errorMessage") or body.get("error") or "no reason given"))
                 raise JobFailed(
                     f"Removedo could not remove the background (job {job_id}): {str(reason)[:300]}. "
                     "Removedo refunds the credit for failed jobs, so nothing was charged. Try a clearer photo "
@@ -281,7 +301,8 @@ class RemovedoClient:
             fraction = 0.2 + 0.65 * (1 - math.exp(-elapsed / EXPECTED_S))
             await hooks.progress(f"processing at Removedo ({elapsed:.0f} s)", fraction)
 
-    async def _status(self, job_id: str) -> dict[str, Any]:
+    async def _status(self, job_id: str) -> dict[str, Any] | None:
+        """The job's status body; None when the answer was not a JSON object."""
         try:
             response = await send(
                 self._http,
@@ -303,15 +324,7 @@ class RemovedoClient:
             body = response.json()
         except ValueError:
             body = None
-        if not isinstance(body, dict):
-            raise ProviderUnavailable(
-                f"Removedo answered the status of job {job_id} with something that is not JSON. The job was "
-                "already charged 1 credit; try again later.",
-                provider=NAME,
-                charged=True,
-                retryable=True,
-            )
-        return body
+        return body if isinstance(body, dict) else None
 
     async def _download(self, job_id: str, url: str, hooks: JobHooks) -> ProviderImage:
         if not url.startswith(("http://", "https://")):
@@ -324,10 +337,13 @@ class RemovedoClient:
         data = await download(self._http, url, provider=NAME, policy=self._policy)
         return ProviderImage(data, meta={"removedo_job_id": job_id}, ref={"job_id": job_id})
 
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._key, "sk_…") if self._key and text else text
+
     def _error(self, response: httpx2.Response, phase: Phase, job_id: str | None = None) -> PhotoError:
         """Map an HTTP error to the error tree. After submit the credit is spent: `charged=True`."""
         status = response.status_code
-        detail = _error_text(response)
+        detail = self._scrub(_error_text(response))
         said = f" ({detail})" if detail else ""
         charged = phase == "poll"
         money = (

@@ -44,10 +44,11 @@ from tools.providers.youcam_spec import (
     parse_page,
     slug_table,
 )
-from tools.providers.youcam_wire import RequestIds, TaskLost, YouCamWire, error_code, load_public_key
+from tools.providers.youcam_wire import RequestIds, TaskLost, YouCamWire, error_code, json_object, load_public_key
 
 UPLOAD_TTL_S = 12 * 3600.0  # uploads are kept 1 day
 DST_REUSE_S = 29 * 86400.0  # results are kept 30 days
+MAX_GARBLED_POLLS = 3  # consecutive status answers that are not JSON before giving up on a task
 
 
 @dataclass
@@ -254,6 +255,9 @@ class YouCamClient(YouCamWire):
             response = await self._api("POST", f"/task/{slug}", kind="run", ticket=ticket, json=body)
             if response.status_code == 400 and reused and attempt == 0 and error_code(response) == "InvalidParameters":
                 continue  # a reused file id has expired at YouCam: upload afresh once
+            if response.is_success and not json_object(response):
+                # Garbled on the way: asking again with the same request_id returns the same task.
+                response = await self._api("POST", f"/task/{slug}", kind="run", ticket=ticket, json=body)
             task_id = self._json(response, "run-task").get("result", {}).get("task_id")
             if not isinstance(task_id, str) or not task_id:
                 raise ProviderError("YouCam's run-task answer had no task id. Nothing was charged.", provider=self.name)
@@ -268,6 +272,7 @@ class YouCamClient(YouCamWire):
         gap = self.limiter.gap
         # YouCam counts a poll when it arrives; a hung one is retried before the loss window closes.
         timeout = httpx2.Timeout(max(2.0, gap), connect=max(2.0, min(10.0, gap)))
+        garbled = 0
         while True:
             response = await self._api(
                 "GET",
@@ -278,12 +283,20 @@ class YouCamClient(YouCamWire):
                 params={"task_id": task_id},
                 timeout=timeout,
             )
+            if response.is_success and not json_object(response) and garbled < MAX_GARBLED_POLLS:
+                # A poll is harmless to repeat; giving up here would abandon a task that may have succeeded.
+                garbled += 1
+                await anyio.sleep(max(0.0, ticket.last + min(1.0, gap) - time.monotonic()))
+                continue
+            garbled = 0
             result = self._json(response, "task status").get("result") or {}
             status = result.get("status")
             if status == "success":
                 return await self._finish(slug, result, hooks, charged=charged)
             if status == "error":
-                advice, retryable = engine_advice(result.get("error"), result.get("error_message"))
+                advice, retryable = engine_advice(
+                    result.get("error"), self._scrub(str(result.get("error_message") or ""))
+                )
                 raise JobFailed(
                     f"YouCam could not process this: {advice} (engine code {result.get('error')}). "
                     "No credits were consumed (YouCam charges only on success).",

@@ -293,7 +293,10 @@ class RateLimiter:
                 now = self.clock()
                 self._prune(now)
                 if self._admissions[0] is token and now >= self._blocked_until:
-                    idle = not self._tickets and self._free_now(now)
+                    # Nothing running and nothing sent within any window: admit even a task whose
+                    # plan alone exceeds the limits (tiny windows), or it would never start. Not
+                    # while past requests fill a window: its polls could not be granted in time.
+                    idle = not self._tickets and not self._hits
                     if idle or self._fits(now, 0, added=ticket):
                         return
                 if on_wait is not None and now - reported >= WAIT_REPORT_S:

@@ -24,7 +24,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tools.core.results import write_atomic
-from tools.errors import AuthFailed, InvalidInput, JobFailed, NotConfigured, OutOfCredits, ProviderError
+from tools.errors import (
+    AuthFailed,
+    InvalidInput,
+    JobFailed,
+    NotConfigured,
+    OutOfCredits,
+    ProviderError,
+    ProviderUnavailable,
+)
 from tools.providers.base import RetryPolicy, retry_after, send, unavailable
 from tools.providers.youcam_limits import Kind, RateLimiter, Ticket
 
@@ -120,6 +128,9 @@ class YouCamWire:
     ) -> None:
         self._client_id = client_id
         self._key = public_key
+        # Scrubbed from any provider text passed on: the client id (sent at sign-in) and the key as configured.
+        spki = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        self._secrets = [s for s in (client_id, base64.b64encode(spki).decode()) if s]
         self.limiter = limiter
         self._policy = policy
         gap = limiter.gap
@@ -209,6 +220,11 @@ class YouCamWire:
                 self._access = None  # expired or revoked: sign in again
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "…")
+        return text
+
     def _json(self, response: httpx2.Response, during: str) -> dict[str, Any]:
         """The JSON body of a 2xx answer, else the matching error."""
         try:
@@ -218,8 +234,19 @@ class YouCamWire:
         status = response.status_code
         if 200 <= status < 300 and isinstance(body, dict):
             return body
+        if 200 <= status < 300:  # garbled on the way (a cut body, a gateway page): not YouCam's answer
+            raise ProviderUnavailable(
+                f"YouCam answered the {during} request with HTTP {status} but a body that is not JSON. "
+                + (
+                    "If the task had already finished, YouCam may have charged for it."
+                    if during == "task status"
+                    else "Nothing was charged; try again."
+                ),
+                provider=self.name,
+                retryable=True,
+            )
         body = body if isinstance(body, dict) else {}
-        code, error = body.get("error_code"), str(body.get("error") or response.reason_phrase)
+        code, error = body.get("error_code"), self._scrub(str(body.get("error") or response.reason_phrase))
         if status == 400 and code == "CreditInsufficiency":
             raise OutOfCredits(
                 "YouCam has too few credits left for this task. Nothing was charged. Top up in the YouCam "
@@ -264,6 +291,14 @@ class YouCamWire:
             f"YouCam rejected the {during} request (HTTP {status} {code or ''}: {error}). Nothing was charged.",
             provider=self.name,
         )
+
+
+def json_object(response: httpx2.Response) -> bool:
+    """Whether the body is a JSON object (YouCam always answers with one)."""
+    try:
+        return isinstance(response.json(), dict)
+    except ValueError:
+        return False
 
 
 def error_code(response: httpx2.Response) -> str | None:
