@@ -156,3 +156,27 @@ async def _catalog_reads(limiter: RateLimiter, grants: list[float]) -> None:
     for _ in range(5):
         grants.append(await limiter.acquire("other"))
         await anyio.sleep(0.05)
+
+
+async def test_nothing_running_does_not_admit_a_task_into_a_full_window() -> None:
+    """Regression: with no task running, a new task used to be admitted as soon as one slot was
+    free, although its polls could then not be granted in time (bench_youcam lost a task at 24
+    jobs). It now waits until its plan fits, or until no request is left inside any window."""
+    clock = Clock()
+    limiter = RateLimiter([Window(10, 100.0)], gap=5.0, horizon=12.0, clock=clock)
+    async with limiter.admit(2) as ticket:
+        await limiter.acquire("file", ticket)
+        await limiter.acquire("run", ticket)
+        for _ in range(6):
+            clock.now += 5.0
+            await limiter.acquire("poll", ticket)
+    # 8 of 10 used, nothing running: a new task (2 requests now, polls at +5 and +10) does not fit.
+    clock.now += 1.0
+    with anyio.move_on_after(0.1) as scope:
+        async with limiter.admit(2):
+            pass
+    assert scope.cancelled_caught
+    clock.now += 110.0  # the window has emptied
+    with anyio.fail_after(2):
+        async with limiter.admit(2):
+            pass
