@@ -41,7 +41,6 @@ class Runtime:
     jobs: JobManager
     fetcher: SafeFetcher
     resolver: ImageResolver
-    http: httpx2.AsyncClient
     transport: httpx2.AsyncBaseTransport | None = None
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     webhooks: WebhookHub = field(default_factory=WebhookHub)
@@ -84,42 +83,43 @@ async def open_runtime(
     store = await anyio.to_thread.run_sync(ResultStore, settings.results_dir, db)
     ledger = Ledger(db, per_call=settings.max_credits_per_call, per_day=settings.max_credits_per_day)
     jobs = JobManager(db, store, ledger)
-    try:
-        async with httpx2.AsyncClient(
+    # The download client is made on the first URL fetch: building its TLS context costs
+    # ~70 ms that a start-up without URLs should not pay.
+    fetcher = SafeFetcher(
+        lambda: httpx2.AsyncClient(
             transport=transport, timeout=httpx2.Timeout(settings.download_timeout, connect=10.0)
-        ) as http:
-            fetcher = SafeFetcher(
-                http,
-                allow_private=settings.allow_private_urls,
-                max_bytes=settings.max_download_bytes,
-                timeout=settings.download_timeout,
-            )
-            resolver = ImageResolver(
-                store=store,
-                fetcher=fetcher,
-                allowed_dirs=settings.effective_allowed_dirs,
-                base_dir=settings.results_dir.resolve(),
-                remote=settings.is_remote,
-            )
-            runtime = Runtime(
-                settings,
-                db,
-                store,
-                ledger,
-                jobs,
-                fetcher,
-                resolver,
-                http,
-                transport=transport,
-                policy=RetryPolicy(base_delay=settings.retry_base_delay),
-            )
-            for provider, resume in (resumers or {}).items():
-                jobs.add_resumer(provider, partial(resume, runtime))
-            async with runtime._stack, anyio.create_task_group() as tg:
-                await jobs.start(tg)
-                try:
-                    yield runtime
-                finally:
-                    tg.cancel_scope.cancel()
+        ),
+        allow_private=settings.allow_private_urls,
+        max_bytes=settings.max_download_bytes,
+        timeout=settings.download_timeout,
+    )
+    resolver = ImageResolver(
+        store=store,
+        fetcher=fetcher,
+        allowed_dirs=settings.effective_allowed_dirs,
+        base_dir=settings.results_dir.resolve(),
+        remote=settings.is_remote,
+    )
+    runtime = Runtime(
+        settings,
+        db,
+        store,
+        ledger,
+        jobs,
+        fetcher,
+        resolver,
+        transport=transport,
+        policy=RetryPolicy(base_delay=settings.retry_base_delay),
+    )
+    for provider, resume in (resumers or {}).items():
+        jobs.add_resumer(provider, partial(resume, runtime))
+    try:
+        async with runtime._stack, anyio.create_task_group() as tg:
+            runtime._stack.push_async_callback(fetcher.aclose)
+            await jobs.start(tg)
+            try:
+                yield runtime
+            finally:
+                tg.cancel_scope.cancel()
     finally:
         db.close()

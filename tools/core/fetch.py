@@ -50,20 +50,34 @@ class SafeFetcher:
 
     def __init__(
         self,
-        client: httpx2.AsyncClient,
+        client: httpx2.AsyncClient | Callable[[], httpx2.AsyncClient],
         *,
         allow_private: bool,
         max_bytes: int,
         timeout: float,
         is_public: Callable[[str], bool] = _is_public,
     ) -> None:
-        self.client = client
+        # A client, or a factory called on the first fetch (then this fetcher owns and closes it).
+        self._client = client if isinstance(client, httpx2.AsyncClient) else None
+        self._make = None if self._client is not None else client
         self.allow_private = allow_private
         self.max_bytes = max_bytes
         self.timeout = timeout
         # Which resolved addresses count as public. Injectable so tests can make one loopback
         # server play "the internet" and check what happens on its redirects.
         self.is_public = is_public
+
+    @property
+    def client(self) -> httpx2.AsyncClient:
+        if self._client is None:
+            assert self._make is not None
+            self._client = self._make()
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the client this fetcher made (a client passed in belongs to the caller)."""
+        if self._make is not None and self._client is not None:
+            await self._client.aclose()
 
     async def check(self, url: str) -> None:
         """Refuse URLs that are not http(s) or that resolve to a non-public address.
