@@ -79,7 +79,7 @@ async def run_local_edit(
     async def work(job: JobContext) -> Outcome:
         await job.progress("editing locally", 0.1)
         try:
-            encoded = await anyio.to_thread.run_sync(render, limiter=limiter)
+            encoded = await (anyio.to_thread.run_sync(render, limiter=limiter) if limiter else images.in_worker(render))
         except LocalAIUnavailable as exc:
             raise NotConfigured(str(exc)) from None
         record = await rt.store.save(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio.to_thread
-
 from tools.core import images
 from tools.core.jobs import JobContext
 from tools.core.results import ResultRecord
@@ -31,7 +29,7 @@ async def save_images(
     infos: list[images.ImageInfo] = []
     for out in outputs:
         try:
-            infos.append(await anyio.to_thread.run_sync(images.probe, out.data, rt.settings.max_pixels))
+            infos.append(await images.in_worker(images.probe, out.data, rt.settings.max_pixels))
         except InvalidInput:
             raise ProviderError(
                 f"{provider} returned a result that is not an image; it may have charged for the job. "

@@ -6,12 +6,17 @@ Everything here is synchronous and CPU-bound: callers run it with
 
 from __future__ import annotations
 
+import functools
 import io
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import anyio.to_thread
 
 from tools.errors import InvalidInput
 
@@ -42,6 +47,8 @@ _TRANSPOSE = {  # EXIF orientation -> PIL.Image.Transpose member
     8: "ROTATE_90",
 }
 _pil_module = None
+_work_limiter: anyio.CapacityLimiter | None = None
+T = TypeVar("T")
 
 
 def pil() -> ModuleType:
@@ -128,9 +135,28 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
 
 def _orientation(img: Image.Image) -> int:
     try:
+        if img.format == "PNG":
+            # getexif() on a PNG decodes every pixel to look for an eXIf chunk after the image
+            # data; an orientation tag there is vanishingly rare, so use only the header's.
+            exif = pil().Exif()
+            if "exif" in img.info:
+                exif.load(img.info["exif"])
+            return int(exif.get(0x0112, 1) or 1)
         return int(img.getexif().get(0x0112, 1) or 1)
     except Exception:  # a broken EXIF block must not make a good image unusable
         return 1
+
+
+async def in_worker(fn: Callable[..., T], *args: Any) -> T:
+    """Run Pillow work in a worker thread, at most one per core at a time.
+
+    It is CPU-bound, so more threads would not finish sooner, and a 24 MP photo holds a few
+    hundred MB while it is worked on: 20 concurrent calls must queue, not multiply memory.
+    """
+    global _work_limiter
+    if _work_limiter is None:
+        _work_limiter = anyio.CapacityLimiter(max(2, os.cpu_count() or 2))
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=_work_limiter)
 
 
 def probe(data: bytes, max_pixels: int) -> ImageInfo:
@@ -169,7 +195,7 @@ def normalize_mode(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # CMYK, YCbCr, P, 1, F ...
 
 
-def decode(data: bytes, max_pixels: int, *, target_side: int | None = None) -> Image.Image:
+def decode(data: bytes, max_pixels: int, *, target_side: int | None = None, fast: bool = False) -> Image.Image:
     """Decode the first frame, EXIF-oriented, in RGB/RGBA/L.
 
     With `target_side`, the image is also shrunk to that long side: JPEG decodes at a
@@ -190,7 +216,7 @@ def decode(data: bytes, max_pixels: int, *, target_side: int | None = None) -> I
         raise InvalidInput(f"The image data is truncated or corrupt ({exc}).") from None
     img = normalize_mode(img)
     if target_side:
-        img = downscale(img, target_side)
+        img = downscale(img, target_side, fast=fast)
     if orientation in _TRANSPOSE:
         img = img.transpose(getattr(pil().Transpose, _TRANSPOSE[orientation]))
     return img
@@ -200,7 +226,7 @@ def _strip_rows(height: int, parts: int) -> list[int]:
     return [round(height * i / parts) for i in range(parts + 1)]
 
 
-def downscale(img: Image.Image, max_side: int) -> Image.Image:
+def downscale(img: Image.Image, max_side: int, *, fast: bool = False) -> Image.Image:
     """Shrink so the long side is at most `max_side` (never enlarges).
 
     Large images are resized in horizontal strips on all cores: Pillow releases the GIL
@@ -211,6 +237,8 @@ def downscale(img: Image.Image, max_side: int) -> Image.Image:
         return img
     scale = max_side / max(img.size)
     size = (max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale)))
+    if fast:  # previews: an integer box reduction first, then a cheap filter
+        return img.resize(size, pil().Resampling.BICUBIC, reducing_gap=2.0)
     workers = min(os.cpu_count() or 1, 4)
     if workers < 2 or img.size[0] * img.size[1] < _PARALLEL_PIXELS or size[1] < 2 * workers:
         return img.resize(size, pil().Resampling.LANCZOS)
@@ -311,7 +339,7 @@ def preview(data: bytes, max_side: int, max_pixels: int) -> tuple[bytes, str]:
     Raises:
         InvalidInput: if the data is not a decodable image.
     """
-    img = decode(data, max_pixels, target_side=max_side)
+    img = decode(data, max_pixels, target_side=max_side, fast=True)
     if img.mode == "RGBA":
         return encode(img, "png"), "image/png"
     return encode(img, "jpeg", quality=80), "image/jpeg"

@@ -11,7 +11,6 @@ import base64
 import time
 from typing import Any
 
-import anyio.to_thread
 from mcp_types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
 from pydantic import BaseModel, Field
 
@@ -133,7 +132,7 @@ async def render(
             )
         )
     if preview != "none" and records:
-        content.extend(await anyio.to_thread.run_sync(_previews, records, preview, preview_size, max_pixels))
+        content.extend(await images.in_worker(_previews, records, preview, preview_size, max_pixels))
     return CallToolResult(
         content=content,
         structured_content=structured(job, records).model_dump(mode="json"),

@@ -519,7 +519,7 @@ class AluoClient:
 
     async def _fit(self, source: ImageSource) -> images.Encoded:
         data = await source.read()
-        return await anyio.to_thread.run_sync(images.fit, data, UPLOAD_LIMITS, self._max_pixels)
+        return await images.in_worker(images.fit, data, UPLOAD_LIMITS, self._max_pixels)
 
     async def _download_all(self, urls: list[str]) -> list[bytes]:
         """Fetch result files concurrently (CDN URLs expire; no key is sent to them)."""

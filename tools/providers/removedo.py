@@ -24,7 +24,7 @@ from typing import Any, Literal
 import anyio
 import httpx2
 
-from tools.core.images import FitLimits, fit
+from tools.core.images import FitLimits, fit, in_worker
 from tools.core.refs import ImageSource
 from tools.core.webhooks import WebhookHub, WebhookSlot
 from tools.errors import (
@@ -167,7 +167,7 @@ class RemovedoClient:
         if source.public_url is not None:
             form["image_url"] = source.public_url
         else:
-            encoded = await anyio.to_thread.run_sync(fit, await source.read(), LIMITS, self._max_pixels)
+            encoded = await in_worker(fit, await source.read(), LIMITS, self._max_pixels)
             files = {"image_file": (f"image.{encoded.extension}", encoded.data, encoded.mime_type)}
         secret: str | None = None
         slot: WebhookSlot | None = None

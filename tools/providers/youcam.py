@@ -158,7 +158,7 @@ class YouCamClient(YouCamWire):
 
     async def _fit(self, key: str, source: ImageSource, limits: images.FitLimits) -> _Input:
         data = await source.read()
-        enc = await anyio.to_thread.run_sync(images.fit, data, limits, self._max_pixels)
+        enc = await images.in_worker(images.fit, data, limits, self._max_pixels)
         return _Input(key, source, (enc.width, enc.height), encoded=enc)
 
     def _cached(self, slug: str, inp: _Input) -> str | None:
