@@ -50,6 +50,7 @@ def _check_session(target: list[str], tmp_path: Path, env: dict[str, str] | None
         "photo://results/{result_id}",
         "photo://styles/{feature}",
         "photo://styles/{feature}/{style_group_id}",
+        "photo://styles/{feature}/{style_group_id}/{style_id}",
     }
     called = _inspect(
         target, "--method", "tools/call", "--tool-name", "resize_image",

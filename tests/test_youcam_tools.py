@@ -477,3 +477,25 @@ async def test_provider_routing_between_youcam_and_local(tmp_path: Path, workdir
         offline = _ok(await client.call_tool("enhance_photo", {"image": src, "scale": 1}))  # auto, no keys
     assert unconfigured.is_error and "YOUCAM_API_KEY and YOUCAM_SECRET_KEY" in unconfigured.content[0].text
     assert offline["provider"] == "local"
+
+
+async def test_one_style_resource_and_style_id_completion(tmp_path: Path) -> None:
+    group, _, styles = HAIR[0]
+    style_id = styles[3][0]
+    template = "photo://styles/{feature}/{style_group_id}/{style_id}"
+    async with youcam(tmp_path) as (_fake, client):
+        doc = json.loads((await client.read_resource(f"photo://styles/hairstyle/{group}/{style_id}")).contents[0].text)
+        completed = await client.complete(
+            ResourceTemplateReference(type="ref/resource", uri=template),
+            {"name": "style_id", "value": str(style_id)[:10]},
+            {"feature": "hairstyle", "style_group_id": str(group)},
+        )
+        used = await client.call_tool("list_styles", {"feature": "hairstyle", "style_group_id": group})
+    assert doc["id"] == style_id and doc["title"] == styles[3][1]
+    assert doc["use"] == {
+        "tool": "try_hairstyle",
+        "arguments": {"style_id": style_id, "style_group_id": group, "kind": "hairstyle"},
+    }
+    assert str(style_id) in completed.completion.values
+    assert all(v.startswith(str(style_id)[:10]) for v in completed.completion.values)
+    assert not used.is_error

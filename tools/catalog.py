@@ -206,3 +206,38 @@ def register(app: MCPServer) -> None:
             return await styles_document(runtime_of(ctx), _feature(feature), int(style_group_id))
         except PhotoError as exc:
             raise ResourceError(exc.message) from None
+
+    @app.resource(
+        "photo://styles/{feature}/{style_group_id}/{style_id}",
+        name="style",
+        title="One YouCam style",
+        description="One YouCam style (JSON): id, title, thumbnail, and the tool call that applies it.",
+        mime_type="application/json",
+    )
+    async def style_resource(feature: str, style_group_id: str, style_id: str, ctx: Context) -> str:
+        try:
+            if not (style_group_id.isdigit() and style_id.isdigit()):
+                raise InvalidInput("Style group and style ids are integers.")
+            feature = _feature(feature)
+            client = await youcam_client(runtime_of(ctx))
+            styles = await client.all_styles(feature, int(style_group_id))
+            match = next((s for s in styles if s.id == int(style_id)), None)
+            if match is None:
+                raise InvalidInput(f"No style {style_id} in {feature} style group {style_group_id}.")
+        except PhotoError as exc:
+            raise ResourceError(exc.message) from None
+        arguments: dict[str, object] = {"style_id": match.id, "style_group_id": int(style_group_id)}
+        if feature == "image_generator":
+            tool = "generate_image"
+        else:
+            tool = "try_hairstyle"
+            arguments["kind"] = feature
+        entry = _entries([match])[0].model_dump()
+        return json.dumps(
+            {
+                "feature": feature,
+                "style_group_id": int(style_group_id),
+                **entry,
+                "use": {"tool": tool, "arguments": arguments},
+            }
+        )
