@@ -47,38 +47,54 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def http_subprocess(
+async def http_process(
     tmp_path: Path, transport: str = "http", extra_args: tuple[str, ...] = (), **extra: str
-) -> AsyncIterator[str]:
-    """Run `photo-mcp --transport {transport}` on a loopback port; yield its base URL."""
+) -> AsyncIterator[tuple[str, int]]:
+    """Run `photo-mcp --transport {transport}` on a loopback port; yield (base URL, pid).
+
+    Its stderr goes to `tmp_path/server-<port>.log`: a pipe nobody reads would block the server
+    once full.
+    """
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "--transport", transport, "--port", str(port), *extra_args],
-        env=server_env(tmp_path, **extra),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd="/",
-    )
+    log_path = tmp_path / f"server-{port}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "server", "--transport", transport, "--port", str(port), *extra_args],
+            env=server_env(tmp_path, **extra),
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            cwd="/",
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         with anyio.fail_after(30):
             async with httpx2.AsyncClient() as client:
                 while True:
                     if proc.poll() is not None:
-                        raise RuntimeError(f"photo-mcp exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+                        raise RuntimeError(f"photo-mcp exited: {log_path.read_text()[-2000:]}")
                     try:
                         if (await client.get(base + "/healthz")).status_code == 200:
                             break
                     except httpx2.TransportError:
                         pass
                     await anyio.sleep(0.05)
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+
+
+@asynccontextmanager
+async def http_subprocess(
+    tmp_path: Path, transport: str = "http", extra_args: tuple[str, ...] = (), **extra: str
+) -> AsyncIterator[str]:
+    """`http_process` when only the base URL is needed."""
+    async with http_process(tmp_path, transport, extra_args, **extra) as (base, _pid):
+        yield base
 
 
 @asynccontextmanager

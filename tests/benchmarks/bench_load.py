@@ -18,8 +18,6 @@ periodically, and at the end; growth should be ~none.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -29,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx2
 from mcp import Client
 
 from tests.benchmarks.procstats import Sample, load, sample
@@ -37,48 +34,11 @@ from tests.fakes.aluo import FakeAluo
 from tests.fakes.images import image_bytes
 from tests.fakes.loopback import serve
 from tests.fakes.youcam import FakeYouCam
-from tests.support import free_port, server_env
+from tests.support import http_process
 
 TITLE_LOAD = "### Load: concurrent MCP clients over Streamable HTTP, mixed local and provider calls"
 TITLE_SOAK = "### Soak: continuous mixed calls, server resources at start and end"
 USER_PACE_S = 2.0  # a user's pace against real providers: one call every 2 s (provider jobs take seconds)
-
-
-@asynccontextmanager
-async def http_server(tmp: Path, **env: str) -> AsyncIterator[tuple[str, int]]:
-    """`photo-mcp --transport http` on a loopback port; yields (base URL, pid). Its stderr goes to
-    a file (a pipe nobody reads would block the server once full)."""
-    port = free_port()
-    log = (tmp / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "--transport", "http", "--port", str(port)],
-        env=server_env(tmp, **env),
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        cwd="/",
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with anyio.fail_after(30):
-            async with httpx2.AsyncClient() as client:
-                while True:
-                    if proc.poll() is not None:
-                        raise RuntimeError(f"photo-mcp exited: {(tmp / 'server.log').read_text()[-2000:]}")
-                    try:
-                        if (await client.get(base + "/healthz")).status_code == 200:
-                            break
-                    except httpx2.TransportError:
-                        pass
-                    await anyio.sleep(0.05)
-        yield base, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @asynccontextmanager
@@ -99,7 +59,7 @@ async def environment() -> AsyncIterator[dict[str, Any]]:
             "PHOTO_MCP_ALUO_POLL_INTERVAL": "0.01",
             "PHOTO_MCP_BACKGROUND_PROVIDERS": "aluo",
         }
-        async with http_server(tmp, **env) as (base, pid):
+        async with http_process(tmp, **env) as (base, pid):
             yield {"url": base + "/mcp", "pid": pid, "aluo": aluo, "youcam": youcam, "work": tmp / "work"}
 
 
