@@ -49,6 +49,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from .faults import Fault, FaultQueue
 from .images import MIME, aspect_size, image_bytes
 from .recording import Recorded, record
 
@@ -88,15 +89,6 @@ class Job:
     status: str = "PENDING"
     images: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
-
-
-@dataclass
-class _Fault:
-    prefix: str
-    status: int
-    remaining: int
-    headers: dict[str, str] | None
-    body: Any
 
 
 class ApiError(Exception):
@@ -152,7 +144,7 @@ class FakeAluo:
         self.charges: list[Charge] = []
         self.jobs: dict[str, Job] = {}
         self.cdn: dict[str, tuple[bytes, str]] = {}  # name -> (bytes, content type)
-        self._faults: list[_Fault] = []
+        self._faults = FaultQueue()
         self._ids = itertools.count(1000)
         self._hits: deque[float] = deque()
         # Routes take every method so that even a wrong-method request is recorded (then 405).
@@ -197,7 +189,7 @@ class FakeAluo:
         """
         if not path_prefix.startswith(("/api", "/cdn")):
             raise ValueError("path_prefix is a full path: '/api/...' or '/cdn/...'")
-        self._faults.append(_Fault(path_prefix, status, times, headers, body))
+        self._faults.append(Fault(path_prefix, status, times, headers, body))
 
     def fail_cdn_once(self) -> None:
         """The next /cdn download answers 500 once (a retry then succeeds)."""
@@ -234,19 +226,18 @@ class FakeAluo:
         return endpoint
 
     def _take_fault(self, path: str) -> Response | None:
-        for fault in self._faults:
-            if fault.remaining > 0 and path.startswith(fault.prefix):
-                fault.remaining -= 1
-                headers = fault.headers
-                if headers is None and fault.status == 429:
-                    headers = {"Retry-After": "1"}
-                if fault.body is None:
-                    return error_response(fault.status, f"Injected HTTP {fault.status}", headers=headers)
-                if isinstance(fault.body, dict | list):
-                    return JSONResponse(fault.body, status_code=fault.status, headers=headers)
-                hdrs = {"content-type": "text/html; charset=utf-8", **(headers or {})}
-                return Response(fault.body, status_code=fault.status, headers=hdrs)
-        return None
+        fault = self._faults.take(path)
+        if fault is None:
+            return None
+        headers = fault.headers
+        if headers is None and fault.status == 429:
+            headers = {"Retry-After": "1"}
+        if fault.body is None:
+            return error_response(fault.status, f"Injected HTTP {fault.status}", headers=headers)
+        if isinstance(fault.body, dict | list):
+            return JSONResponse(fault.body, status_code=fault.status, headers=headers)
+        hdrs = {"content-type": "text/html; charset=utf-8", **(headers or {})}
+        return Response(fault.body, status_code=fault.status, headers=hdrs)
 
     def _authorized(self, rec: Recorded) -> bool:
         scheme, _, token = rec.headers.get("authorization", "").partition(" ")

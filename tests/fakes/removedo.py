@@ -53,6 +53,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .faults import Fault, FaultQueue
 from .images import scene
 from .recording import Recorded, record
 
@@ -86,15 +87,6 @@ class WebhookDelivery:
     payload: dict[str, Any]
     status: int | None  # the receiver's HTTP status; None if the POST did not get an answer
     error: str | None = None  # exception class name when the POST failed
-
-
-@dataclass
-class Fault:
-    path_prefix: str
-    status: int
-    times: int
-    headers: dict[str, str]
-    body: Any
 
 
 @dataclass
@@ -198,7 +190,7 @@ class FakeRemovedo:
         self.outputs: dict[str, bytes] = {}  # file name -> PNG bytes served at /outputs/{name}
         self.webhooks_sent: list[WebhookDelivery] = []
         self.webhooks_lost: list[WebhookDelivery] = []  # swallowed by lose_webhooks (status None)
-        self.faults: list[Fault] = []
+        self.faults = FaultQueue()
         self._tg: TaskGroup | None = None
         self._delivered: anyio.Event | None = None  # wakes wait_for_webhooks()
 
@@ -279,7 +271,7 @@ class FakeRemovedo:
             self.requests.append(rec)
             if self.delay_s:
                 await anyio.sleep(self.delay_s)
-            fault = self._take_fault(rec.path)
+            fault = self.faults.take(rec.path)
             if fault is not None:
                 return self._fault_response(fault)
             if auth:
@@ -294,15 +286,6 @@ class FakeRemovedo:
     def _authorized(self, header: str) -> bool:
         scheme, _, token = header.partition(" ")
         return scheme.lower() == "bearer" and secrets.compare_digest(token.strip().encode(), self.api_key.encode())
-
-    def _take_fault(self, path: str) -> Fault | None:
-        for fault in self.faults:
-            if fault.times > 0 and path.startswith(fault.path_prefix):
-                fault.times -= 1
-                if fault.times == 0:
-                    self.faults.remove(fault)
-                return fault
-        return None
 
     @staticmethod
     def _fault_response(fault: Fault) -> Response:

@@ -45,6 +45,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .faults import Fault, FaultQueue
 from .images import MIME, image_bytes, scene
 from .recording import Recorded, record
 
@@ -203,26 +204,17 @@ class Charge:
     what: str  # feature slug
 
 
-@dataclass
-class _Fault:
-    prefix: str
-    status: int
-    times: int
-    headers: dict[str, str] | None
-    body: Any
-    after: bool
-
-    def response(self) -> Response:
-        if isinstance(self.body, bytes | str):
-            return Response(self.body, self.status, headers=self.headers)
-        body = self.body
-        if body is None:
-            body = {
-                400: {"status": 400, "error": "Invalid parameter value", "error_code": "InvalidParameters"},
-                401: _UNAUTHORIZED,
-                429: {"status": 429, "error": "Too many requests"},
-            }.get(self.status, {"status": self.status, "error": HTTPStatus(self.status).phrase})
-        return JSONResponse(body, self.status, headers=self.headers)
+def _fault_response(fault: Fault) -> Response:
+    if isinstance(fault.body, bytes | str):
+        return Response(fault.body, fault.status, headers=fault.headers)
+    body = fault.body
+    if body is None:
+        body = {
+            400: {"status": 400, "error": "Invalid parameter value", "error_code": "InvalidParameters"},
+            401: _UNAUTHORIZED,
+            429: {"status": 429, "error": "Too many requests"},
+        }.get(fault.status, {"status": fault.status, "error": HTTPStatus(fault.status).phrase})
+    return JSONResponse(body, fault.status, headers=fault.headers)
 
 
 Handler = Callable[[Request, Recorded, str], Awaitable[Response]]
@@ -285,7 +277,7 @@ class FakeYouCam:
         self._hits: dict[str, deque[float]] = {}
         self._uploads: dict[str, str] = {}  # upload token -> file id
         self._dedupe: dict[tuple, str] = {}
-        self._faults: list[_Fault] = []
+        self._faults = FaultQueue()
         now_ms = int(time.time() * 1000)
         self.credit_entries = [
             CreditEntry(13105541279084536, "ApiPaygToken", 40, now_ms - 86_400_000),  # expired: not usable
@@ -322,7 +314,7 @@ class FakeYouCam:
         `after=True` lets the request take effect first (task created, file stored) and then
         replaces the answer: a response lost on the way back, for idempotency tests.
         """
-        self._faults.append(_Fault(path_prefix, status, times, headers, body, after))
+        self._faults.append(Fault(path_prefix, status, times, headers, body, after))
 
     def expire_tokens(self) -> None:
         """Every access token issued so far is expired from now on (mid-session refresh)."""
@@ -362,13 +354,9 @@ class FakeYouCam:
             self.requests.append(rec)
             if self.delay_s:
                 await anyio.sleep(self.delay_s)
-            fault = next((f for f in self._faults if rec.path.startswith(f.prefix)), None)
-            if fault:
-                fault.times -= 1
-                if fault.times <= 0:
-                    self._faults.remove(fault)
-                if not fault.after:
-                    return fault.response()
+            fault = self._faults.take(rec.path)
+            if fault and not fault.after:
+                return _fault_response(fault)
             client = ""
             if authed:
                 scheme, _, token = rec.headers.get("authorization", "").partition(" ")
@@ -379,7 +367,7 @@ class FakeYouCam:
                 if (limited := self._rate_limit(token)) is not None:
                     return limited
             response = await handler(request, rec, client)
-            return fault.response() if fault else response
+            return _fault_response(fault) if fault else response
 
         return endpoint
 
