@@ -21,7 +21,7 @@ from tools.core.jobs import JobContext, Outcome
 from tools.core.outputs import ToolOutput
 from tools.core.refs import ImageSource
 from tools.errors import InvalidInput, NotConfigured
-from tools.local_ai_status import INSTALL_HINT
+from tools.local_ai import INSTALL_HINT
 from tools.params import PAID_REMOTE, ImageRef
 from tools.providers.base import ProviderImage
 from tools.providers.youcam_spec import FEATURES

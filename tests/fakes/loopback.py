@@ -15,7 +15,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 
-class _NoDelayServer(uvicorn.Server):
+class _EmbeddedServer(uvicorn.Server):
     def install_signal_handlers(self) -> None:  # the test process owns its signals
         pass
 
@@ -44,7 +44,7 @@ async def serve(app: ASGIApp, host: str = "127.0.0.1") -> AsyncIterator[str]:
     sock = _nodelay_socket(host)
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-    server = _NoDelayServer(config)
+    server = _EmbeddedServer(config)
     base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve, [sock])

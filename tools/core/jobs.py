@@ -108,7 +108,6 @@ class JobContext:
     def __init__(self, manager: JobManager, job: Job) -> None:
         self._manager = manager
         self.job = job
-        self.store = manager.store
 
     async def progress(self, message: str, fraction: float | None = None) -> None:
         if fraction is not None:

@@ -63,8 +63,6 @@ class _Input:
 class YouCamClient(YouCamWire):
     """YouCam s2s v1.0. Feature methods return downloaded images (with `dst_id` refs for chaining)."""
 
-    name = "youcam"
-
     def __init__(
         self,
         *,
