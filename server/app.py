@@ -21,11 +21,11 @@ from mcp_types import (
 from pydantic.networks import AnyUrl
 
 from server import resources
-from tools import account, background, catalog, edit, face, generate, hair, jobs, local, local_ai_tools, restore
+from tools import account, background, edit, face, generate, hair, jobs, local, local_ai_tools, restore, styles
 from tools.core.results import RESULT_URI_PREFIX
+from tools.core.settings import Settings
 from tools.resume import RESUMERS
 from tools.runtime import Runtime, open_runtime
-from tools.settings import Settings
 
 INSTRUCTIONS = """\
 photo-mcp edits and generates images. Pass images as paths, URLs, data: URIs or
@@ -100,7 +100,7 @@ def build_server(settings: Settings, *, http_transport: httpx2.AsyncBaseTranspor
     hair.register(app)
     face.register(app)
     restore.register(app)
-    catalog.register(app)
+    styles.register(app)
     local.register(app)
     local_ai_tools.register(app)
     account.register(app)
@@ -119,7 +119,7 @@ def build_server(settings: Settings, *, http_transport: httpx2.AsyncBaseTranspor
             values = await resources.complete_result_id(app.runtime, argument.value)
             return Completion(values=values[:100], total=len(values), has_more=len(values) > 100)
         args = context.arguments if context and context.arguments else None
-        values = await catalog.complete_style_argument(app.runtime, argument.name, argument.value, args)
+        values = await styles.complete_style_argument(app.runtime, argument.name, argument.value, args)
         if values is not None:
             return Completion(values=values[:100], total=len(values), has_more=len(values) > 100)
         return None

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tools.settings import Settings, Transport
+from tools.core.settings import Settings, Transport
 
 
 class ConfigError(Exception):

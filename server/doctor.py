@@ -8,7 +8,7 @@ import anyio
 import httpx2
 
 from server.config import mask
-from tools.settings import Settings
+from tools.core.settings import Settings
 
 
 def _secret(value: object) -> str | None:

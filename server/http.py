@@ -16,7 +16,7 @@ from server.app import PhotoServer
 from server.security import BearerAuth, transport_security
 from server.webhooks import register_routes as register_webhook_routes
 from tools.core.refs import MAX_DATA_URI_BYTES
-from tools.settings import Settings
+from tools.core.settings import Settings
 
 # Remote clients cannot pass paths, so images arrive as data: URIs: one of the documented maximum
 # size (base64: 4/3 of it) must fit in a request, not only the SDK's default 4 MiB.

@@ -8,8 +8,8 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp_types import Resource
 
+from tools.core.errors import NotFound, PhotoError
 from tools.core.results import RESULT_URI_PREFIX
-from tools.errors import NotFound, PhotoError
 from tools.runtime import Runtime
 
 RECENT_LIMIT = 100

@@ -8,7 +8,7 @@ import ipaddress
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tools.settings import Settings
+from tools.core.settings import Settings
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # Reachable without the MCP token: the health check, and webhooks (they carry their own secret).

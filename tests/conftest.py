@@ -11,7 +11,7 @@ import pytest
 from mcp import Client
 
 from server.app import PhotoServer, build_server
-from tools.settings import Settings
+from tools.core.settings import Settings
 
 PROVIDER_VARS = (
     "ALUO_API_KEY",

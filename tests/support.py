@@ -17,7 +17,7 @@ from mcp import StdioServerParameters
 from server.app import PhotoServer
 from server.http import http_app
 from tests.fakes.loopback import serve
-from tools.settings import Settings
+from tools.core.settings import Settings
 
 
 def server_env(tmp_path: Path, **extra: str) -> dict[str, str]:

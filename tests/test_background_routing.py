@@ -24,7 +24,7 @@ from tests.fakes.images import image_bytes
 from tests.fakes.loopback import serve
 from tests.fakes.removedo import FakeRemovedo
 from tests.support import free_port, stdio_params
-from tools.settings import Settings
+from tools.core.settings import Settings
 
 ALUO_REMOVE_BG = "/api/remove-bg"
 REMOVEDO_SUBMIT = "/api/v1/remove-bg"

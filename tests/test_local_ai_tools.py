@@ -17,7 +17,7 @@ from tests.support import stdio_params
 np = pytest.importorskip("numpy")
 pytest.importorskip("onnxruntime")
 
-from tests.local_ai.test_local_ai import iou, make_scene  # noqa: E402 - needs the extra
+from tests.providers.local.test_local_ai import iou, make_scene  # noqa: E402 - needs the extra
 
 
 def _save(img: Image.Image, path: Path, fmt: str = "JPEG") -> Path:
@@ -121,7 +121,7 @@ async def test_without_the_extra_local_answers_with_the_install_command(tmp_path
 
 
 def test_cut_outs_are_png_with_transparency_cleared() -> None:
-    from tools.local_ai.matting import encode_cutout
+    from tools.providers.local.matting import encode_cutout
 
     data, mime = encode_cutout(Image.open(io.BytesIO(image_bytes(64, 48, "png", transparent=True))).convert("RGBA"))
     assert mime == "image/png"

@@ -9,7 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tools.settings import Settings
+from tools.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,8 +19,8 @@ from server.app import build_server
 from tests.conftest import make_settings
 from tests.fakes.images import image_bytes
 from tests.support import http_subprocess, stdio_params
-from tools.calls import run_job
 from tools.core.jobs import JobContext, Outcome
+from tools.toolkit.run import run_job
 
 
 @asynccontextmanager

@@ -28,7 +28,7 @@ from tests.fakes.images import image_bytes
 from tests.fakes.loopback import serve
 from tests.fakes.removedo import FakeRemovedo
 from tests.support import serve_http, stdio_params
-from tools.settings import Settings
+from tools.core.settings import Settings
 
 SUBMIT = "/api/v1/remove-bg"
 TOKEN = "mcp-token-0123456789abcdef"

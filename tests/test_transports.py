@@ -20,8 +20,8 @@ from server.app import PhotoServer, build_server
 from tests.conftest import make_settings
 from tests.fakes.images import image_bytes
 from tests.support import http_subprocess, serve_http, stdio_params
-from tools.calls import run_job
 from tools.core.jobs import JobContext, Outcome
+from tools.toolkit.run import run_job
 
 
 async def test_stdio_subprocess_lists_calls_and_reads_back(tmp_path: Path, workdir: Path) -> None:

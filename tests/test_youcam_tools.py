@@ -26,7 +26,7 @@ from tests.fakes.images import image_bytes
 from tests.fakes.loopback import serve
 from tests.fakes.youcam import FakeYouCam, catalog
 from tests.support import serve_http, stdio_params
-from tools.settings import Settings
+from tools.core.settings import Settings
 
 V1 = "/s2s/v1.0"
 HAIR = catalog("hair-style")

@@ -7,10 +7,10 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
 
-from tools.calls import photo_tool, runtime_of
-from tools.errors import PhotoError
-from tools.params import READ_ONLY_REMOTE
+from tools.core.errors import PhotoError
 from tools.providers import CLIENTS
+from tools.toolkit.params import READ_ONLY_REMOTE
+from tools.toolkit.run import photo_tool, runtime_of
 
 
 class ProviderCredits(BaseModel):

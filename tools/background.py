@@ -13,17 +13,17 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from tools.calls import photo_tool, run_job, runtime_of
+from tools.core.errors import NotConfigured
 from tools.core.jobs import JobContext, Outcome
-from tools.core.outputs import ToolOutput
 from tools.core.refs import ImageSource
-from tools.errors import NotConfigured
-from tools.local_ai import INSTALL_HINT
-from tools.params import PAID_REMOTE, ImageRef
 from tools.providers.base import ProviderImage
-from tools.routing import first_that_works
+from tools.providers.local import INSTALL_HINT
+from tools.providers.routing import first_that_works
 from tools.runtime import Runtime
 from tools.saving import save_images
+from tools.toolkit.params import PAID_REMOTE, ImageRef
+from tools.toolkit.render import ToolOutput
+from tools.toolkit.run import photo_tool, run_job, runtime_of
 
 BackgroundProvider = Literal["auto", "aluo", "youcam", "removedo", "local"]
 # Estimated credits per cut-out (Aluo does not document remove-bg's price; 1 is its smallest unit).

@@ -8,15 +8,15 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from tools.calls import photo_tool, run_job, runtime_of
 from tools.core.jobs import JobContext, Outcome
-from tools.core.outputs import ToolOutput
-from tools.params import PAID_REMOTE, AspectRatio, ImageRef, OutputFormat
-from tools.providers.aluo_spec import EDIT_PRICE
+from tools.providers.aluo.spec import EDIT_PRICE
 from tools.saving import save_images
+from tools.toolkit.params import PAID_REMOTE, AspectRatio, ImageRef, OutputFormat
+from tools.toolkit.render import ToolOutput
+from tools.toolkit.run import photo_tool, run_job, runtime_of
 
 if TYPE_CHECKING:
-    from tools.providers.aluo import AluoClient
+    from tools.providers.aluo.client import AluoClient
 
 
 Result = Annotated[CallToolResult, ToolOutput]

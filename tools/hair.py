@@ -8,15 +8,15 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from tools.calls import photo_tool, runtime_of
 from tools.core.jobs import JobContext
-from tools.core.outputs import ToolOutput
-from tools.params import PAID_REMOTE, ImageRef
 from tools.providers.base import ProviderImage
+from tools.toolkit.params import PAID_REMOTE, ImageRef
+from tools.toolkit.render import ToolOutput
+from tools.toolkit.run import photo_tool, runtime_of
 from tools.youcam_jobs import GroupId, StyleId, run_youcam, youcam_client
 
 if TYPE_CHECKING:
-    from tools.providers.youcam import YouCamClient
+    from tools.providers.youcam.client import YouCamClient
 
 
 HairKind = Literal["hairstyle", "wig", "hair_extension", "bangs", "hair_volume"]

@@ -8,9 +8,9 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from tools.calls import photo_tool, runtime_of, wait_and_render
-from tools.core.outputs import ToolOutput
-from tools.params import READ_ONLY
+from tools.toolkit.params import READ_ONLY
+from tools.toolkit.render import ToolOutput
+from tools.toolkit.run import photo_tool, runtime_of, wait_and_render
 
 JobId = Annotated[
     str,

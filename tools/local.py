@@ -12,15 +12,15 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from tools import local_ai
-from tools.calls import photo_tool, run_job, runtime_of
 from tools.core import compose, images
+from tools.core.errors import InvalidInput, NotConfigured
 from tools.core.jobs import JobContext, Outcome
-from tools.core.outputs import ToolOutput
 from tools.core.refs import ImageSource
-from tools.errors import InvalidInput, NotConfigured
-from tools.local_ai import LocalAIUnavailable
-from tools.params import LOCAL_EDIT, ImageRef, OutputFormat
+from tools.providers import local as local_ai
+from tools.providers.local import LocalAIUnavailable
+from tools.toolkit.params import LOCAL_EDIT, ImageRef, OutputFormat
+from tools.toolkit.render import ToolOutput
+from tools.toolkit.run import photo_tool, run_job, runtime_of
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -165,7 +165,7 @@ def register(app: MCPServer) -> None:
         def edit(imgs: list[Image.Image]) -> Image.Image:
             subject = imgs[0]
             if do_cut:
-                from tools.local_ai.matting import cut_out as cut
+                from tools.providers.local.matting import cut_out as cut
 
                 subject = cut(subject)
             bg = imgs[1] if color is None else color

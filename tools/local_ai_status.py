@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tools.local_ai import INSTALL_HINT, available
+from tools.providers.local import INSTALL_HINT, available
 
 
 def local_status() -> str:

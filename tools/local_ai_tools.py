@@ -16,16 +16,16 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from tools.calls import photo_tool, runtime_of
 from tools.core import images
+from tools.core.errors import InvalidInput, NotConfigured
 from tools.core.jobs import JobContext
-from tools.core.outputs import ToolOutput
 from tools.core.refs import ImageSource
-from tools.errors import InvalidInput, NotConfigured
-from tools.local_ai import INSTALL_HINT, LocalAIUnavailable, available
-from tools.params import LOCAL_EDIT, ImageRef
 from tools.providers.base import ProviderImage
+from tools.providers.local import INSTALL_HINT, LocalAIUnavailable, available
 from tools.runtime import Runtime
+from tools.toolkit.params import LOCAL_EDIT, ImageRef
+from tools.toolkit.render import ToolOutput
+from tools.toolkit.run import photo_tool, runtime_of
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -59,7 +59,7 @@ async def run_local_ai(fn: Callable[[], T]) -> T:
 
 
 def cut_out_image(img: Image.Image) -> Image.Image:
-    from tools.local_ai.matting import cut_out
+    from tools.providers.local.matting import cut_out
 
     return cut_out(img)
 
@@ -76,7 +76,7 @@ async def local_cut_out(rt: Runtime, source: ImageSource, job: JobContext) -> li
     await job.progress("cutting out offline (U²-Net)", 0.2)
 
     def work() -> bytes:
-        from tools.local_ai.matting import encode_cutout
+        from tools.providers.local.matting import encode_cutout
 
         out, _ = encode_cutout(cut_out_image(images.decode(data, rt.settings.max_pixels)))
         return out
@@ -101,7 +101,7 @@ async def local_enhance(rt: Runtime, source: ImageSource, job: JobContext, scale
     await job.progress(f"enhancing offline (×{scale})", 0.2)
 
     def work() -> bytes:
-        from tools.local_ai.edits import enhance
+        from tools.providers.local.edits import enhance
 
         img = images.decode(data, rt.settings.max_pixels)
         return _encode_like(enhance(img, scale, denoise=True), data, rt.settings.max_pixels)
@@ -122,7 +122,7 @@ async def local_remove_object(
     await job.progress("removing the object offline (inpainting)", 0.2)
 
     def work() -> bytes:
-        from tools.local_ai.edits import remove_small_object
+        from tools.providers.local.edits import remove_small_object
 
         img = images.decode(data, rt.settings.max_pixels)
         mask = images.decode(mask_png, rt.settings.max_pixels).convert("L")
@@ -153,7 +153,7 @@ def register(app: MCPServer) -> None:
         source = await rt.resolver.resolve(image)
 
         def edit(imgs: list[Image.Image]) -> Image.Image:
-            from tools.local_ai.edits import blur_background as blur
+            from tools.providers.local.edits import blur_background as blur
 
             return blur(imgs[0], strength)
 
@@ -174,7 +174,7 @@ def register(app: MCPServer) -> None:
         source = await rt.resolver.resolve(image)
 
         def edit(imgs: list[Image.Image]) -> Image.Image:
-            from tools.local_ai.edits import correct_colors as balance
+            from tools.providers.local.edits import correct_colors as balance
 
             return balance(imgs[0])
 

@@ -15,23 +15,23 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from tools.calls import photo_tool, run_job, runtime_of
 from tools.core import images
+from tools.core.errors import InvalidInput, NotConfigured
 from tools.core.jobs import JobContext, Outcome
-from tools.core.outputs import ToolOutput
 from tools.core.refs import ImageSource
-from tools.errors import InvalidInput, NotConfigured
-from tools.local_ai import INSTALL_HINT
-from tools.params import PAID_REMOTE, ImageRef
 from tools.providers.base import ProviderImage
-from tools.providers.youcam_spec import FEATURES
-from tools.routing import first_that_works
+from tools.providers.local import INSTALL_HINT
+from tools.providers.routing import first_that_works
+from tools.providers.youcam.spec import FEATURES
 from tools.runtime import Runtime
 from tools.saving import save_images
+from tools.toolkit.params import PAID_REMOTE, ImageRef
+from tools.toolkit.render import ToolOutput
+from tools.toolkit.run import photo_tool, run_job, runtime_of
 from tools.youcam_jobs import SETUP, cost, require_youcam, run_youcam, youcam_outcome
 
 if TYPE_CHECKING:
-    from tools.providers.youcam import YouCamClient
+    from tools.providers.youcam.client import YouCamClient
 
 
 Result = Annotated[CallToolResult, ToolOutput]

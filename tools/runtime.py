@@ -23,10 +23,10 @@ from tools.core.fetch import SafeFetcher
 from tools.core.jobs import JobContext, JobManager, Outcome
 from tools.core.refs import ImageResolver
 from tools.core.results import ResultStore
+from tools.core.settings import Settings
 from tools.core.webhooks import WebhookHub
 from tools.providers import CLIENTS
 from tools.providers.base import RetryPolicy
-from tools.settings import Settings
 
 # How a provider continues its unfinished jobs after a restart.
 Resumer = Callable[["Runtime", JobContext], Awaitable[Outcome]]

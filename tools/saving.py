@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from tools.core import images
+from tools.core.errors import InvalidInput, ProviderError
 from tools.core.jobs import JobContext
 from tools.core.results import ResultRecord
-from tools.errors import InvalidInput, ProviderError
 from tools.providers.base import ProviderImage
 from tools.runtime import Runtime
 

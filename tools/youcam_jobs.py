@@ -12,17 +12,17 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from tools.calls import run_job, runtime_of
+from tools.core.errors import NotConfigured
 from tools.core.jobs import JobContext, Outcome
 from tools.core.refs import ImageSource
-from tools.errors import NotConfigured
 from tools.providers.base import ProviderImage
-from tools.providers.youcam_spec import FEATURES, SETUP
+from tools.providers.youcam.spec import FEATURES, SETUP
 from tools.runtime import Runtime
 from tools.saving import save_images
+from tools.toolkit.run import run_job, runtime_of
 
 if TYPE_CHECKING:
-    from tools.providers.youcam import YouCamClient
+    from tools.providers.youcam.client import YouCamClient
 
 
 # Catalog reads call YouCam (open world) but change nothing and cost nothing.

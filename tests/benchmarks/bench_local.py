@@ -1,4 +1,4 @@
-"""Benchmark of the offline cut-out (tools.local_ai) on synthetic product scenes with known masks.
+"""Benchmark of the offline cut-out (tools.providers.local) on synthetic product scenes with known masks.
 
 Not a test. Run:  python tests/benchmarks/bench_local.py [--quick]
 
@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tools.local_ai import matting, model
+from tools.providers.local import matting, model
 
 COLOURS = {
     "red": (200, 35, 40),

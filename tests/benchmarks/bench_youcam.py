@@ -49,8 +49,8 @@ from tests.benchmarks.procstats import load
 from tests.fakes.images import image_bytes
 from tests.fakes.loopback import serve
 from tests.fakes.youcam import FakeYouCam, catalog
-from tools.providers.youcam_limits import HORIZON_S, limiter_for, parse_limits
-from tools.settings import Settings
+from tools.core.settings import Settings
+from tools.providers.youcam.limits import HORIZON_S, limiter_for, parse_limits
 
 TITLE = "### YouCam concurrency at the rate-limit ceiling: photo-mcp vs a naive poll-every-interval client"
 LIMITS = [(100, 60.0), (100, 300.0)]  # per token: the documented 100/min and 100 per 5 min

@@ -10,8 +10,8 @@ from starlette.routing import Route
 
 from tests.fakes.images import image_bytes
 from tests.fakes.loopback import serve
+from tools.core.errors import InvalidInput
 from tools.core.fetch import SafeFetcher
-from tools.errors import InvalidInput
 
 PNG = image_bytes(10, 10, "png")
 

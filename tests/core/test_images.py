@@ -9,7 +9,7 @@ from PIL import Image
 
 from tests.fakes.images import image_bytes
 from tools.core import images
-from tools.errors import InvalidInput
+from tools.core.errors import InvalidInput
 
 MAX = 100_000_000
 

@@ -9,8 +9,8 @@ import anyio.lowlevel
 import pytest
 
 from tests.conftest import make_settings
+from tools.core.errors import BudgetExceeded
 from tools.core.jobs import JobContext, Outcome
-from tools.errors import BudgetExceeded
 from tools.runtime import Runtime, open_runtime
 
 

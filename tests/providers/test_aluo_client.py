@@ -17,9 +17,7 @@ from tests.fakes.aluo import DEFAULT_API_KEY, FakeAluo
 from tests.fakes.images import image_bytes
 from tests.fakes.loopback import serve
 from tests.support import free_port
-from tools.core.fetch import SafeFetcher
-from tools.core.refs import ImageSource
-from tools.errors import (
+from tools.core.errors import (
     AuthFailed,
     InvalidInput,
     JobFailed,
@@ -29,7 +27,9 @@ from tools.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from tools.providers.aluo import AluoClient
+from tools.core.fetch import SafeFetcher
+from tools.core.refs import ImageSource
+from tools.providers.aluo.client import AluoClient
 from tools.providers.base import RetryPolicy
 
 POLICY = RetryPolicy(base_delay=0.01)

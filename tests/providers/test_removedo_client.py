@@ -18,13 +18,13 @@ from starlette.routing import Route
 
 from tests.fakes.images import image_bytes
 from tests.fakes.removedo import FakeRemovedo
+from tools.core.errors import AuthFailed, InvalidInput, JobFailed, NotConfigured, OutOfCredits, ProviderUnavailable
 from tools.core.fetch import SafeFetcher
 from tools.core.refs import ImageSource
+from tools.core.settings import Settings
 from tools.core.webhooks import WebhookHub
-from tools.errors import AuthFailed, InvalidInput, JobFailed, NotConfigured, OutOfCredits, ProviderUnavailable
 from tools.providers.base import RetryPolicy
-from tools.providers.removedo import RemovedoClient
-from tools.settings import Settings
+from tools.providers.removedo.client import RemovedoClient
 
 SUBMIT = "/api/v1/remove-bg"
 PUBLIC = "http://photo.test"

@@ -17,12 +17,12 @@ from PIL import Image
 from tests.conftest import make_settings
 from tests.fakes.images import image_bytes
 from tests.fakes.youcam import FakeYouCam, catalog
+from tools.core.errors import AuthFailed, InvalidInput, JobFailed, NotConfigured, OutOfCredits, ProviderError
 from tools.core.refs import ImageSource
 from tools.core.results import ResultRecord
-from tools.errors import AuthFailed, InvalidInput, JobFailed, NotConfigured, OutOfCredits, ProviderError
 from tools.providers.base import RetryPolicy
-from tools.providers.youcam import YouCamClient
-from tools.providers.youcam_spec import ENGINE_ERRORS
+from tools.providers.youcam.client import YouCamClient
+from tools.providers.youcam.spec import ENGINE_ERRORS
 
 V1 = "/s2s/v1.0"
 HAIR = catalog("hair-style")

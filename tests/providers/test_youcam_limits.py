@@ -8,7 +8,7 @@ import random
 import anyio
 import pytest
 
-from tools.providers.youcam_limits import RateLimiter, Ticket, Window, limiter_for, parse_limits, plan_fits
+from tools.providers.youcam.limits import RateLimiter, Ticket, Window, limiter_for, parse_limits, plan_fits
 
 
 def test_parse_limits() -> None:

@@ -63,8 +63,8 @@ from tests.fakes.images import image_bytes
 from tests.fakes.loopback import serve
 from tests.fakes.removedo import FakeRemovedo
 from tests.support import stdio_params
+from tools.core.errors import InvalidInput
 from tools.core.fetch import SafeFetcher, _is_public
-from tools.errors import InvalidInput
 
 MB = 1024 * 1024
 NET_MAX_BYTES = 1 * MB  # the `net` server's PHOTO_MCP_MAX_DOWNLOAD_BYTES

@@ -36,7 +36,7 @@ from tests.fakes.loopback import serve
 from tests.fakes.removedo import FakeRemovedo
 from tests.fakes.youcam import FakeYouCam
 from tests.reliability import FaultProxy, Rule, result_files, temp_files, unused_port
-from tools.settings import Settings
+from tools.core.settings import Settings
 
 TIMEOUT = 1.0  # PHOTO_MCP_PROVIDER_TIMEOUT for every case
 YOUCAM_POLL_TIMEOUT = 2.0  # YouCam polls use max(2 s, YOUCAM_MAX_POLL_GAP), not the provider timeout

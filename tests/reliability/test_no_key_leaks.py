@@ -31,7 +31,7 @@ from tests.fakes.loopback import serve
 from tests.fakes.removedo import FakeRemovedo
 from tests.fakes.youcam import FakeYouCam, catalog
 from tests.support import stdio_params
-from tools import local_ai
+from tools.providers import local as local_ai
 
 ALUO_KEY = "sk-LEAKCANARY-aluo-6f1d2c3b4a5e9d8c"
 REMOVEDO_KEY = "sk_live_LEAKCANARY_removedo_9e8d7c6b"

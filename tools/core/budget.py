@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from tools.core.db import Database
-from tools.errors import BudgetExceeded
+from tools.core.errors import BudgetExceeded
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (

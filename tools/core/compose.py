@@ -14,7 +14,7 @@ from tools.core.images import pil
 if TYPE_CHECKING:
     from PIL import Image
 
-from tools.errors import InvalidInput
+from tools.core.errors import InvalidInput
 
 _RATIO = re.compile(r"^\s*(\d{1,3})\s*:\s*(\d{1,3})\s*$")
 

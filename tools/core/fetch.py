@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import anyio
 import httpx2
 
-from tools.errors import InvalidInput
+from tools.core.errors import InvalidInput
 
 MAX_REDIRECTS = 5
 

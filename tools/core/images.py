@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from tools.errors import InvalidInput
+from tools.core.errors import InvalidInput
 
 FORMAT_MIME = {
     "JPEG": "image/jpeg",

@@ -23,8 +23,8 @@ from anyio.abc import TaskGroup
 
 from tools.core.budget import Ledger
 from tools.core.db import Database
+from tools.core.errors import NotFound, PhotoError, ProviderError
 from tools.core.results import ResultRecord, ResultStore
-from tools.errors import NotFound, PhotoError, ProviderError
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})

@@ -19,9 +19,9 @@ from urllib.request import url2pathname
 
 import anyio
 
+from tools.core.errors import InvalidInput, NotFound
 from tools.core.fetch import SafeFetcher
 from tools.core.results import RESULT_URI_PREFIX, ResultRecord, ResultStore
-from tools.errors import InvalidInput, NotFound
 
 MAX_DATA_URI_BYTES = 15 * 1024 * 1024
 MAX_FILE_BYTES = 200 * 1024 * 1024

@@ -19,7 +19,7 @@ from typing import Any
 import anyio.to_thread
 
 from tools.core.db import Database
-from tools.errors import NotFound
+from tools.core.errors import NotFound
 
 RESULT_URI_PREFIX = "photo://results/"
 EXTENSIONS = {

@@ -5,7 +5,7 @@ client only when a tool first needs it (cold start stays fast).
 """
 
 CLIENTS = {
-    "aluo": "tools.providers.aluo:AluoClient",
-    "youcam": "tools.providers.youcam:YouCamClient",
-    "removedo": "tools.providers.removedo:RemovedoClient",
+    "aluo": "tools.providers.aluo.client:AluoClient",
+    "youcam": "tools.providers.youcam.client:YouCamClient",
+    "removedo": "tools.providers.removedo.client:RemovedoClient",
 }

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import anyio
 import httpx2
 
-from tools.errors import ProviderError, ProviderUnavailable, RateLimited
+from tools.core.errors import ProviderError, ProviderUnavailable, RateLimited
 
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 

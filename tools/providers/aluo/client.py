@@ -9,7 +9,7 @@
 
 Every answer goes through `_envelope`, the one place that reads Aluo's
 `{code, success, data | message, error}` shape, maps errors onto the tree in
-`tools.errors`, and notes `credits_deducted` / `credits_remaining` when present (Aluo
+`tools.core.errors`, and notes `credits_deducted` / `credits_remaining` when present (Aluo
 has no balance endpoint, so the last `credits_remaining` is what `balance()` reports).
 
 Tasks are always polled until SUCCESS or FAILED, even though one seed says an edit is
@@ -30,9 +30,7 @@ import anyio.to_thread
 import httpx2
 
 from tools.core import images
-from tools.core.images import FitLimits
-from tools.core.refs import ImageSource
-from tools.errors import (
+from tools.core.errors import (
     AuthFailed,
     InvalidInput,
     JobFailed,
@@ -43,7 +41,10 @@ from tools.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from tools.providers.aluo_spec import EDIT_PRICE, GENERATE_PRICE
+from tools.core.images import FitLimits
+from tools.core.refs import ImageSource
+from tools.core.settings import Settings
+from tools.providers.aluo.spec import EDIT_PRICE, GENERATE_PRICE
 from tools.providers.base import (
     Balance,
     JobHooks,
@@ -53,7 +54,6 @@ from tools.providers.base import (
     download,
     send,
 )
-from tools.settings import Settings
 
 PROVIDER = "aluo"
 # remove-bg documents PNG/JPG/WebP up to 10 MB and 4096×4096; the editor uses the same limits.

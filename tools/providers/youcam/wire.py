@@ -23,8 +23,7 @@ import httpx2
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tools.core.results import write_atomic
-from tools.errors import (
+from tools.core.errors import (
     AuthFailed,
     InvalidInput,
     JobFailed,
@@ -33,8 +32,9 @@ from tools.errors import (
     ProviderError,
     ProviderUnavailable,
 )
+from tools.core.results import write_atomic
 from tools.providers.base import RetryPolicy, retry_after, send, unavailable
-from tools.providers.youcam_limits import Kind, RateLimiter, Ticket
+from tools.providers.youcam.limits import Kind, RateLimiter, Ticket
 
 V1 = "/s2s/v1.0"
 TOKEN_TTL_S = 7200.0

@@ -15,18 +15,18 @@ from mcp.server.mcpserver.exceptions import ResourceError
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
-from tools.calls import photo_tool, runtime_of
+from tools.core.errors import InvalidInput, PhotoError
 from tools.core.jobs import JobContext
-from tools.core.outputs import ToolOutput
-from tools.errors import InvalidInput, PhotoError
-from tools.params import PAID_REMOTE, READ_ONLY_REMOTE
 from tools.providers.base import ProviderImage
-from tools.providers.youcam_spec import Style, StylePage
+from tools.providers.youcam.spec import Style, StylePage
 from tools.runtime import Runtime
+from tools.toolkit.params import PAID_REMOTE, READ_ONLY_REMOTE
+from tools.toolkit.render import ToolOutput
+from tools.toolkit.run import photo_tool, runtime_of
 from tools.youcam_jobs import GroupId, StyleId, run_youcam, youcam_client
 
 if TYPE_CHECKING:
-    from tools.providers.youcam import YouCamClient
+    from tools.providers.youcam.client import YouCamClient
 
 
 CatalogFeature = Literal["hairstyle", "wig", "hair_extension", "bangs", "hair_volume", "image_generator"]

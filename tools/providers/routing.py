@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from tools.core.errors import NotConfigured, ProviderError
 from tools.core.jobs import Outcome
-from tools.errors import NotConfigured, ProviderError
 
 
 def can_fall_through(exc: ProviderError | NotConfigured) -> bool:

@@ -24,10 +24,7 @@ from typing import Any, Literal
 import anyio
 import httpx2
 
-from tools.core.images import FitLimits, fit, in_worker
-from tools.core.refs import ImageSource
-from tools.core.webhooks import WebhookHub, WebhookSlot
-from tools.errors import (
+from tools.core.errors import (
     AuthFailed,
     InvalidInput,
     JobFailed,
@@ -37,6 +34,10 @@ from tools.errors import (
     ProviderError,
     ProviderUnavailable,
 )
+from tools.core.images import FitLimits, fit, in_worker
+from tools.core.refs import ImageSource
+from tools.core.settings import Settings
+from tools.core.webhooks import WebhookHub, WebhookSlot
 from tools.providers.base import (
     Balance,
     JobHooks,
@@ -47,7 +48,6 @@ from tools.providers.base import (
     send,
     unavailable,
 )
-from tools.settings import Settings
 
 NAME = "removedo"
 SUBMIT_PATH = "/api/v1/remove-bg"

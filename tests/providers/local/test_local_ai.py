@@ -1,4 +1,4 @@
-"""Correctness tests of the offline local-AI backend (tools.local_ai) on generated images.
+"""Correctness tests of the offline local-AI backend (tools.providers.local) on generated images.
 
 Skipped as a whole when the ``[local]`` extra is not installed. No speed assertions here: see
 tests/benchmarks/bench_local.py for timings.
@@ -20,7 +20,7 @@ pytest.importorskip("onnxruntime")
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from tools.local_ai import INSTALL_HINT, LocalAIUnavailable, available, edits, matting, model
+from tools.providers.local import INSTALL_HINT, LocalAIUnavailable, available, edits, matting, model
 
 W, H = 384, 288
 
@@ -89,10 +89,11 @@ def test_available_and_install_hint() -> None:
 
 def test_import_is_cheap() -> None:
     code = (
-        "import sys, tools.local_ai, tools.local_ai.model, tools.local_ai.matting, tools.local_ai.edits\n"
+        "import sys, tools.providers.local, tools.providers.local.model\n"
+        "import tools.providers.local.matting, tools.providers.local.edits\n"
         "heavy = {'numpy', 'cv2', 'onnxruntime', 'rembg'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
-        "assert tools.local_ai.available()\n"
+        "assert tools.providers.local.available()\n"
         "assert not {'numpy', 'cv2', 'onnxruntime', 'rembg'} & set(sys.modules)\n"
     )
     root = Path(__file__).resolve().parents[2]

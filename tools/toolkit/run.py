@@ -18,10 +18,10 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 
+from tools.core.errors import PhotoError
 from tools.core.jobs import Job, Work
-from tools.core.outputs import render
-from tools.errors import PhotoError
 from tools.runtime import Runtime
+from tools.toolkit.render import render
 
 HEARTBEAT_S = 4.0  # below the 5 s the clients are promised
 P = ParamSpec("P")

@@ -29,12 +29,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from PIL import Image
 
 from tools.core import images
+from tools.core.errors import InvalidInput, JobFailed, NotConfigured, ProviderError
 from tools.core.images import Encoded
 from tools.core.refs import ImageSource
-from tools.errors import InvalidInput, JobFailed, NotConfigured, ProviderError
 from tools.providers.base import Balance, JobHooks, ProviderImage, RetryPolicy, download, send
-from tools.providers.youcam_limits import RateLimiter, Ticket, limiter_for, parse_limits
-from tools.providers.youcam_spec import (
+from tools.providers.youcam.limits import RateLimiter, Ticket, limiter_for, parse_limits
+from tools.providers.youcam.spec import (
     CONTENT_TYPES,
     FEATURES,
     SETUP,
@@ -44,7 +44,7 @@ from tools.providers.youcam_spec import (
     parse_page,
     slug_table,
 )
-from tools.providers.youcam_wire import RequestIds, TaskLost, YouCamWire, error_code, json_object, load_public_key
+from tools.providers.youcam.wire import RequestIds, TaskLost, YouCamWire, error_code, json_object, load_public_key
 
 UPLOAD_TTL_S = 12 * 3600.0  # uploads are kept 1 day
 DST_REUSE_S = 29 * 86400.0  # results are kept 30 days

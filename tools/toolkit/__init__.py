@@ -1,0 +1,1 @@
+"""The toolkit that runs the tools."""
