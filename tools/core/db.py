@@ -1,21 +1,37 @@
 """One SQLite file in the data dir, used off the event loop.
 
 A single connection guarded by a lock: writes are tiny and rare compared with the
-provider calls around them, and one connection keeps WAL checkpoints simple.
+provider calls around them, and one connection keeps WAL checkpoints simple. Several
+server processes may share the file (two MCP hosts on one machine): multi-statement
+writes that must be atomic across them go through `transact` (`BEGIN IMMEDIATE`), and
+every statement waits up to `BUSY_TIMEOUT_S` for another process's write to finish.
+
+A file that is not a usable photo-mcp database (corrupt, truncated, random bytes, another
+application's schema) never stops the server: it is moved aside as
+`<name>.corrupt-<timestamp>` (logged at ERROR on `photo_mcp.db`), a fresh database is
+started, and `moved_aside` says where the old one went so the caller can re-index.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio.to_thread
 
 T = TypeVar("T")
+log = logging.getLogger("photo_mcp.db")
+
+BUSY_TIMEOUT_S = 30.0
+APPLICATION_ID = 0x50484D43  # "PHMC": set on every database this server creates
+LABEL_LIMIT = 200  # characters kept of any label or parameter string stored for a job or result
+CORRUPT_MARK = ".corrupt-"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -29,31 +45,168 @@ CREATE TABLE IF NOT EXISTS jobs (
     state TEXT NOT NULL, progress REAL NOT NULL, message TEXT NOT NULL, provider_ref TEXT NOT NULL,
     result_ids TEXT NOT NULL, error TEXT, details TEXT NOT NULL,
     credits_estimated REAL NOT NULL, credits_charged REAL NOT NULL,
-    created_at REAL NOT NULL, updated_at REAL NOT NULL
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, inputs TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 """
+# The columns our code reads, per table we own: a table by one of these names without them
+# belongs to another application.
+_COLUMNS = {
+    "results": {"id", "path", "mime_type", "bytes", "width", "height", "operation", "provider", "job_id"},
+    "jobs": {"id", "operation", "provider", "params", "state", "progress", "message", "provider_ref"},
+    "ledger": {"job_id", "provider", "day", "estimated", "charged", "settled"},
+}
+# SQLite's primary result codes for "this file is damaged / not a database".
+_CORRUPT, _NOTADB = 11, 26
+
+
+class Unusable(sqlite3.DatabaseError):
+    """The file opens but is not a healthy photo-mcp database."""
+
+
+def bounded(value: Any, limit: int = LABEL_LIMIT) -> Any:
+    """`value` with every string longer than `limit` cut to its first `limit` characters + "…"
+    (inside lists, tuples and dict values too): labels and parameters are stored and held per
+    job, so one 5 MB URL must not cost 5 MB per call."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + "…"
+    if isinstance(value, dict):
+        return {k: bounded(v, limit) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(bounded(v, limit) for v in value)
+    return value
+
+
+def is_corruption(exc: BaseException) -> bool:
+    """Whether `exc` says the file itself is bad (not busy, locked or unreadable by permission)."""
+    if isinstance(exc, Unusable):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.DatabaseError) and code is not None and code & 0xFF in (_CORRUPT, _NOTADB)
+
+
+def moved_aside_files(path: Path) -> list[Path]:
+    """Databases that were moved aside next to `path`, oldest first."""
+    return sorted(
+        (p for p in path.parent.glob(path.name + CORRUPT_MARK + "*") if not p.name.endswith(("-wal", "-shm"))),
+        key=lambda p: p.name,
+    )
+
+
+def _verify(conn: sqlite3.Connection) -> None:
+    first = conn.execute("PRAGMA quick_check").fetchone()
+    if first is None or first[0] != "ok":
+        raise Unusable(f"integrity check failed: {first[0] if first else 'no answer'}")
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    if app_id not in (0, APPLICATION_ID):
+        raise Unusable(f"it belongs to another application (application_id {app_id:#x})")
+    tables = {
+        name: {row[1] for row in conn.execute(f'PRAGMA table_info("{name}")')}
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
+    }
+    for name, needed in _COLUMNS.items():
+        if name in tables and not needed <= tables[name]:
+            missing = ", ".join(sorted(needed - tables[name]))
+            raise Unusable(f"its table {name!r} is not ours (no column {missing})")
+    if tables and not tables.keys() & _COLUMNS.keys():
+        raise Unusable(f"it holds another application's tables ({', '.join(sorted(tables)[:5])})")
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    # Columns added since the first release, appended (rows are written positionally).
+    jobs = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+    if "inputs" not in jobs:
+        conn.execute("ALTER TABLE jobs ADD COLUMN inputs TEXT NOT NULL DEFAULT '[]'")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+    try:
+        conn.row_factory = sqlite3.Row
+        _verify(conn)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        if conn.execute("PRAGMA application_id").fetchone()[0] == 0:
+            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+        conn.executescript(_SCHEMA)
+        _migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _move_aside(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}{CORRUPT_MARK}{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}{CORRUPT_MARK}{stamp}-{n}")
+    os.replace(path, target)
+    # A stale -wal would be replayed into the fresh file: its pages belong to the old one.
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.replace(side, target.with_name(target.name + suffix))
+    return target
+
+
+def database_report(path: Path) -> list[str]:
+    """What `photo-mcp doctor` says about the database at `path`: healthy or not (checked
+    read-only: nothing is moved), and every earlier database that was moved aside."""
+    lines = []
+    if not path.exists():
+        lines.append("database:      not created yet (made on the first start)")
+    else:
+        try:
+            conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+            try:
+                _verify(conn)
+                jobs = conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+                results = conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+            finally:
+                conn.close()
+            lines.append(f"database:      ok ({results} results, {jobs} jobs indexed); {path}")
+        except sqlite3.DatabaseError as exc:
+            if is_corruption(exc):
+                lines.append(f"database:      UNUSABLE ({exc}); the next start moves it aside and re-indexes; {path}")
+            else:
+                lines.append(f"database:      cannot be checked ({exc}); {path}")
+    for old in moved_aside_files(path):
+        lines.append(f"  moved aside:  {old} (an unusable database, replaced by a fresh one)")
+    return lines
 
 
 class Database:
     """A SQLite database whose calls run in a worker thread.
 
     Raises:
-        sqlite3.Error: from any query (a corrupt or unwritable data dir).
+        sqlite3.Error: from any query (an unwritable data dir, a lock held past the busy timeout).
     """
 
     def __init__(self, path: Path) -> None:
         # Owner-only: the index names every input and result. A new data dir is made 0700 and a
         # new database file 0600 (SQLite gives its -wal/-shm files the database file's mode).
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self.path = path
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
+        self.moved_aside: Path | None = None
+        try:
+            self._conn = _connect(path)
+        except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise
+            self.moved_aside = _move_aside(path)
+            log.error(
+                "The database %s cannot be used (%s): moved it aside to %s and started a fresh one; "
+                "result files on disk are re-indexed, job history starts empty.",
+                path,
+                exc,
+                self.moved_aside,
+            )
+            self._conn = _connect(path)
         self._lock = threading.Lock()
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
 
     def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(connection)` under the lock, in the calling thread."""
@@ -63,6 +216,23 @@ class Database:
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(connection)` in a worker thread."""
         return await anyio.to_thread.run_sync(self.call, fn)
+
+    def transact_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(connection)` in one `BEGIN IMMEDIATE` transaction: no other connection, in
+        this process or another, writes between its reads and its writes. Rolled back if `fn` raises."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                out = fn(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+            return out
+
+    async def transact(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`transact_sync` in a worker thread."""
+        return await anyio.to_thread.run_sync(self.transact_sync, fn)
 
     def close(self) -> None:
         with self._lock:
