@@ -6,7 +6,7 @@ call time, never as an ImportError at import time.
 
 Modules:
     model    -- locate + checksum-verify the bundled U²-Net "u2netp" ONNX file, one shared session.
-    matting  -- `cut_out` (mask + guided-filter edge refinement) and `encode_cutout`.
+    matting  -- `cut_out` (mask, confidence cleanup, guided-filter edges, foreground colour) and `encode_cutout`.
     edits    -- `blur_background`, `enhance`, `correct_colors`, `remove_small_object`.
 """
 
@@ -89,3 +89,12 @@ def import_optional(name: str) -> ModuleType:
     except ImportError as exc:
         dist = {**_RUNTIME_MODULES, **_MODEL_MODULES}.get(name, name)
         raise LocalAIUnavailable(f"cannot import {name} ({dist}): {exc}") from exc
+
+
+def status() -> str:
+    """One line for `photo-mcp doctor`: what of the offline backend is installed."""
+    if available():
+        return "installed (offline background removal, blur, colour correction, inpainting)"
+    if available(need_model=False):
+        return f"partly installed: the model package is missing ({INSTALL_HINT})"
+    return f"not installed (offline background removal needs: {INSTALL_HINT})"

@@ -69,7 +69,8 @@ def blur_background(img: Image.Image, strength: float = 0.5) -> Image.Image:
 
     `strength` in [0, 1]: the blur sigma is ``strength * long_side / 40`` pixels (1.0 on a 1024 px
     image: sigma ≈ 26 px). The background is blurred with the subject masked out (normalised
-    convolution), so no halo of subject colour bleeds around the edge.
+    convolution), so no halo of subject colour bleeds around the edge; at the subject's semi-transparent
+    edge its own colour is estimated (`matting.estimate_foreground`), so no sharp background shows there.
 
     Raises:
         ValueError: strength outside [0, 1].
@@ -79,19 +80,20 @@ def blur_background(img: Image.Image, strength: float = 0.5) -> Image.Image:
         raise ValueError(f"strength must be in [0, 1], got {strength}")
     np = import_optional("numpy")
     cv2 = import_optional("cv2")
-    from .matting import refine_alpha
-    from .model import predict_alpha
+    from .matting import estimate_foreground, matte
 
     rgb = img if img.mode == "RGB" else img.convert("RGB")
     if strength == 0.0:
         return rgb.copy()
     w, h = rgb.size
-    alpha = refine_alpha(rgb, predict_alpha(rgb))
+    pixels = np.asarray(rgb)
+    alpha = matte(rgb)
+    # The subject's own colour at its soft edge, so the sharp old background does not shine through there.
+    subject, alpha = estimate_foreground(pixels, alpha)
     sigma = strength * max(w, h) / 40.0
     # A wide blur loses nothing when computed on a smaller copy: keep the working sigma near 6 px.
     factor = min(1.0, 6.0 / sigma)
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    pixels = np.asarray(rgb)
     small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA).astype(np.float32)
     weight = 1.0 - cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
     s_sigma = max(0.5, sigma * factor)
@@ -101,7 +103,7 @@ def blur_background(img: Image.Image, strength: float = 0.5) -> Image.Image:
     blurred = np.where(den > 1e-3, num / np.maximum(den, 1e-3), plain)
     blurred = np.clip(blurred + 0.5, 0, 255).astype(np.uint8)
     blurred = cv2.resize(blurred, (w, h), interpolation=cv2.INTER_LINEAR)
-    out = cv2.blendLinear(pixels, blurred, alpha, 1.0 - alpha)
+    out = cv2.blendLinear(subject, blurred, alpha, 1.0 - alpha)
     return Image.fromarray(out)
 
 
@@ -116,7 +118,7 @@ def _denoise(rgb: Image.Image) -> Image.Image:
     return Image.fromarray(cv2.bilateralFilter(arr, 5, 25, 5))
 
 
-def enhance(img: Image.Image, scale: int = 2, denoise: bool = False) -> Image.Image:
+def enhance(img: Image.Image, scale: int = 2, denoise: bool = False, method: str = "unsharp") -> Image.Image:
     """Upscale by `scale` (1, 2 or 4) with Lanczos, then a mild unsharp mask; optional denoise first.
 
     The denoise (bilateral, before upscaling) uses OpenCV when installed, else a Pillow median filter.
@@ -207,7 +209,7 @@ def wb_gains(img: Image.Image, p: float = 6.0) -> tuple[float, float, float]:
     return (float(gains[0]), float(gains[1]), float(gains[2]))
 
 
-def correct_colors(img: Image.Image) -> Image.Image:
+def correct_colors(img: Image.Image, *, protect_skin: bool = True, min_cast_degrees: float = 0.0) -> Image.Image:
     """Automatic white balance (gray-edge on neutral edges, gains from a ≤512 px copy; see `wb_gains`).
 
     The gains are applied in linear light through per-channel lookup tables, so the full-resolution

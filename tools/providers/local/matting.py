@@ -1,4 +1,8 @@
-"""Background removal: u2netp mask refined at full resolution with a guided filter, and its encoding.
+"""Background removal: u2netp mask, confidence cleanup, guided-filter edges, foreground colour; encoding.
+
+The matte's confident core decides what the subject is (`clean_matte`: weak and disconnected regions
+go); its edges follow the full-resolution image (`guided_filter`); the semi-transparent edge pixels
+get the subject's own colour instead of the old background's (`estimate_foreground`, blur fusion).
 
 `cut_out` costs one model run (fixed 320×320 input: 0.25-0.5 s on 2 cores) plus work linear in the
 pixel count (resize, guided filter, compositing: ~0.03 s at 1024 px, ~0.3 s at 4096 px). Peak extra
@@ -26,7 +30,17 @@ from .model import predict_alpha
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["MAX_ENCODED_BYTES", "PNG_MAX_VISIBLE_PIXELS", "cut_out", "encode_cutout", "guided_filter", "refine_alpha"]
+__all__ = [
+    "MAX_ENCODED_BYTES",
+    "PNG_MAX_VISIBLE_PIXELS",
+    "clean_matte",
+    "cut_out",
+    "encode_cutout",
+    "estimate_foreground",
+    "guided_filter",
+    "matte",
+    "refine_alpha",
+]
 
 #: Encoded cut-outs stay below this (the MCP answer carries them base64-encoded).
 MAX_ENCODED_BYTES = 10 * 1024 * 1024
@@ -109,10 +123,157 @@ def refine_alpha(img: Image.Image, alpha_small: np.ndarray) -> np.ndarray:
     return alpha
 
 
-def cut_out(img: Image.Image) -> Image.Image:
+def clean_matte(alpha: np.ndarray, *, strong: float = 0.5, weak: float = 0.04, keep_share: float = 0.15) -> np.ndarray:
+    """Confidence cleanup of a low-resolution matte: drop weak and disconnected regions.
+
+    The confident part (``alpha > strong``) is split into connected regions; the largest is the
+    subject, and another region is kept only if it is at least `keep_share` of the subject's area and
+    confident on average (mean alpha > 0.8). The soft part (``alpha > weak``) survives only where it is
+    connected to a kept region, so half-transparent ghosts floating in the background vanish while
+    soft edges, hair and what touches the subject stay. Returns a new float32 array (same shape).
+
+    Raises:
+        LocalAIUnavailable: numpy / OpenCV missing.
+    """
+    np = import_optional("numpy")
+    cv2 = import_optional("cv2")
+    alpha = np.asarray(alpha, dtype=np.float32)
+    core = (alpha > strong).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(core, connectivity=8)
+    if n <= 1:
+        return alpha.copy()
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    sums = np.bincount(labels.ravel(), weights=alpha.ravel(), minlength=n)[1:]
+    means = sums / np.maximum(areas, 1)
+    biggest = int(np.argmax(areas))
+    keep = (areas >= keep_share * areas[biggest]) & (means > 0.8)
+    keep[biggest] = True
+    kept_core = keep[labels - 1] & (labels > 0)
+    soft = (alpha > weak).astype(np.uint8)
+    m, soft_labels = cv2.connectedComponents(soft, connectivity=8)
+    touching = np.zeros(m, dtype=bool)
+    touching[np.unique(soft_labels[kept_core])] = True
+    touching[0] = False
+    support = touching[soft_labels]
+    # Confident regions that were dropped go entirely, even where their soft rim touches the subject.
+    dropped = (labels > 0) & ~kept_core
+    support &= ~dropped
+    return np.where(support, alpha, np.float32(0.0)).astype(np.float32)
+
+
+def _box_mean(x: np.ndarray, r: int) -> np.ndarray:
+    cv2 = import_optional("cv2")
+    return cv2.blur(x, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
+
+
+def _blur_fusion(image: np.ndarray, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, r: int):
+    """One pass of Forte & Pitié's blur-fusion foreground estimator (ICIP 2021), float32 arrays."""
+    np = import_optional("numpy")
+    a = alpha[..., None]
+    blurred_a = _box_mean(alpha, r)[..., None]
+    blurred_f = _box_mean(fg * a, r) / (blurred_a + np.float32(1e-5))
+    blurred_b = _box_mean(bg * (1.0 - a), r) / ((1.0 - blurred_a) + np.float32(1e-5))
+    est = blurred_f + a * (image - a * blurred_f - (1.0 - a) * blurred_b)
+    return np.clip(est, 0.0, 1.0), blurred_f, blurred_b
+
+
+def _sample(small: np.ndarray, ys: np.ndarray, xs: np.ndarray, factor: float) -> np.ndarray:
+    """Bilinear samples (N x C float32) of a shrunk image at full-resolution pixel positions."""
+    np = import_optional("numpy")
+    cv2 = import_optional("cv2")
+    if factor >= 1.0:
+        return small[ys, xs]
+    n, width = len(ys), 4096  # remap maps must stay below 32767 in each dimension
+    rows = -(-n // width)
+    mx = np.zeros(rows * width, np.float32)
+    my = np.zeros(rows * width, np.float32)
+    mx[:n] = (xs + 0.5) * factor - 0.5
+    my[:n] = (ys + 0.5) * factor - 0.5
+    out = cv2.remap(
+        small, mx.reshape(rows, width), my.reshape(rows, width), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    return out.reshape(rows * width, -1)[:n]
+
+
+def estimate_foreground(
+    rgb: np.ndarray, alpha: np.ndarray, *, colour_alpha: float = 0.5, work_side: int = _GUIDE_WORK_SIDE
+) -> tuple[np.ndarray, np.ndarray]:
+    """The subject's own colour (and a corrected alpha) at semi-transparent pixels.
+
+    A pixel with alpha between 0 and 1 mixes subject and old background: ``I = a·F + (1-a)·B``. Keeping
+    ``I`` as the cut-out's colour puts a glow of the old background around the subject on any new
+    background. Local foreground and background colours ``F̄``, ``B̄`` come from two passes of blur
+    fusion (Forte & Pitié 2021: alpha-weighted box blurs, a wide then a narrow one). Where those two
+    colours differ, the pixel's position on the line between them is a second alpha estimate; it is
+    blended into the predicted alpha with weight ``colour_alpha · d²/(d² + 0.01)`` (``d`` = colour
+    distance, so alike colours leave the alpha alone), which pulls in the glow a too-wide matte
+    leaves. Then ``F = F̄ + (I - a·F̄ - (1-a)·B̄)``. Blurs run on a copy whose long side is at most
+    `work_side`; only semi-transparent pixels are touched at full resolution (~0.05 s at 1024 px).
+
+    `rgb` is HxWx3 uint8, `alpha` HxW float32 in [0, 1]; returns (HxWx3 uint8, HxW float32), opaque and
+    fully transparent pixels unchanged.
+
+    Raises:
+        LocalAIUnavailable: numpy / OpenCV missing.
+    """
+    np = import_optional("numpy")
+    cv2 = import_optional("cv2")
+    h, w = alpha.shape
+    out = np.array(rgb, dtype=np.uint8, copy=True)
+    new_alpha = np.array(alpha, dtype=np.float32, copy=True)
+    soft = (alpha > np.float32(0.5 / 255)) & (alpha < np.float32(254.5 / 255))
+    if not soft.any():
+        return out, new_alpha
+    factor = min(1.0, work_side / max(h, w))
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    if factor < 1.0:
+        img_s = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        a_s = cv2.resize(alpha.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    else:
+        img_s, a_s = rgb.astype(np.float32), alpha.astype(np.float32)
+    img_s *= np.float32(1.0 / 255.0)
+    long_s = max(size)
+    r1, r2 = max(4, round(long_s / 16)), max(2, round(long_s / 170))
+    f1, _, b1 = _blur_fusion(img_s, img_s, img_s, a_s, r1)
+    _, bf_s, bb_s = _blur_fusion(img_s, f1, b1, a_s, r2)
+    del f1, b1, img_s
+    ys, xs = np.nonzero(soft)
+    bf, bb = _sample(bf_s, ys, xs, factor), _sample(bb_s, ys, xs, factor)
+    i = rgb[ys, xs].astype(np.float32) * np.float32(1.0 / 255.0)
+    a = alpha[ys, xs].astype(np.float32)
+    if colour_alpha > 0:
+        d = bf - bb
+        dd = (d * d).sum(axis=1)
+        t = np.clip(((i - bb) * d).sum(axis=1) / np.maximum(dd, np.float32(1e-6)), 0.0, 1.0)
+        weight = np.float32(colour_alpha) * dd / (dd + np.float32(0.01))
+        a = weight * t + (1.0 - weight) * a
+        new_alpha[ys, xs] = a
+    a = a[:, None]
+    est = bf + (i - a * bf - (1.0 - a) * bb)
+    out[ys, xs] = np.clip(est * np.float32(255.0) + np.float32(0.5), 0, 255).astype(np.uint8)
+    return out, new_alpha
+
+
+def matte(rgb: Image.Image, *, cleanup: bool = True) -> np.ndarray:
+    """Full-resolution alpha (HxW float32 in [0, 1]) of an RGB image: model, cleanup, guided filter.
+
+    Raises:
+        LocalAIUnavailable / ModelChecksumError: the extra or the model file is missing or broken.
+    """
+    small = predict_alpha(rgb)
+    if cleanup:
+        small = clean_matte(small)
+    return refine_alpha(rgb, small)
+
+
+def cut_out(img: Image.Image, *, foreground: bool = True, cleanup: bool = True) -> Image.Image:
     """The subject on a transparent background: RGBA, same size as `img`.
 
-    An existing alpha channel is kept where it is more transparent than the predicted matte.
+    ``cleanup`` removes weak and disconnected parts of the matte (see `clean_matte`); ``foreground``
+    replaces the colour of semi-transparent edge pixels by the subject's own colour (see
+    `estimate_foreground`), so the cut-out shows no glow of the old background on a new one. Opaque
+    pixels keep the input's colour exactly. An existing alpha channel is kept where it is more
+    transparent than the predicted matte.
 
     Raises:
         LocalAIUnavailable: the extra or the model file is missing.
@@ -120,14 +281,18 @@ def cut_out(img: Image.Image) -> Image.Image:
     """
     np = import_optional("numpy")
     rgb = img if img.mode == "RGB" else img.convert("RGB")
-    alpha = refine_alpha(rgb, predict_alpha(rgb))
+    alpha = matte(rgb, cleanup=cleanup)
+    if foreground:
+        colour, alpha = estimate_foreground(np.asarray(rgb), alpha)
+        out = Image.fromarray(colour)
+    else:
+        out = rgb.copy()
     alpha *= np.float32(255.0)
     alpha += np.float32(0.5)
-    matte = alpha.astype(np.uint8)
+    alpha8 = alpha.astype(np.uint8)
     if "A" in img.getbands():
-        matte = np.minimum(matte, np.asarray(img.getchannel("A")))
-    out = rgb.copy()
-    out.putalpha(Image.fromarray(matte))
+        alpha8 = np.minimum(alpha8, np.asarray(img.getchannel("A")))
+    out.putalpha(Image.fromarray(alpha8))
     return out
 
 
