@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -24,6 +27,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--transport", choices=["stdio", "sse", "http"], default="stdio")
     parser.add_argument("--host", default="127.0.0.1", help="bind address for sse/http (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port for sse/http (default 8000)")
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        default=None,
+        help="read settings from this .env file (default: the user config dir's .env; never the cwd)",
+    )
     sub = parser.add_subparsers(dest="command")
     call = sub.add_parser("call", help="run one tool in-process and print its result")
     call.add_argument("tool")
@@ -46,17 +55,32 @@ def _return_freed_memory_to_the_os() -> None:
             ctypes.CDLL(None).mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
 
 
+def _log_to_stderr() -> None:
+    """One stderr handler for every logger (stdout is the stdio transport's: never log there).
+
+    PHOTO_MCP_LOG_LEVEL (default WARNING) sets the level; `PhotoServer` applies the setting again
+    to the `photo_mcp` loggers once it is read, `.env` included.
+    """
+    level = os.environ.get("PHOTO_MCP_LOG_LEVEL", "WARNING").strip().upper()
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "WARNING",
+        format="%(asctime)s photo-mcp %(levelname)s %(name)s: %(message)s",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    _log_to_stderr()
     _return_freed_memory_to_the_os()
     try:
         if args.command == "call":
-            return anyio.run(_call, args.tool, args.args)
+            return anyio.run(_call, args.tool, args.args, args.env_file)
         if args.command == "doctor":
             from server.doctor import run_doctor
 
-            return anyio.run(run_doctor, load_settings("stdio"))
-        return _serve(args.transport, args.host, args.port)
+            return anyio.run(run_doctor, load_settings("stdio", env_file=args.env_file))
+        return _serve(args.transport, args.host, args.port, args.env_file)
     except ConfigError as exc:
         print(f"photo-mcp: {exc}", file=sys.stderr)
         return 2
@@ -64,11 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _serve(transport: str, host: str, port: int) -> int:
+def _serve(transport: str, host: str, port: int, env_file: Path | None = None) -> int:
     from server.app import build_server
     from server.security import InsecureBind, check_bind
 
-    settings = load_settings(transport)  # type: ignore[arg-type]
+    settings = load_settings(transport, env_file=env_file)  # type: ignore[arg-type]
     server = build_server(settings)
     if transport == "stdio":
         anyio.run(server.run_stdio_async)
@@ -80,10 +104,10 @@ def _serve(transport: str, host: str, port: int) -> int:
         return 2
     import uvicorn
 
-    from server.http import http_app
+    from server.http import http_app, uvicorn_config
 
     app = http_app(server, settings, transport, host, port)  # type: ignore[arg-type]
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    config = uvicorn_config(app, settings, host, port)
     print(f"photo-mcp: serving {transport} on http://{host}:{port}", file=sys.stderr)
     anyio.run(uvicorn.Server(config).serve)
     return 0
@@ -97,16 +121,16 @@ def _parse_value(text: str) -> Any:
 
 
 @asynccontextmanager
-async def _client() -> AsyncIterator[Any]:
+async def _client(env_file: Path | None = None) -> AsyncIterator[Any]:
     from mcp import Client
 
     from server.app import build_server
 
-    async with Client(build_server(load_settings("stdio"))) as client:
+    async with Client(build_server(load_settings("stdio", env_file=env_file))) as client:
         yield client
 
 
-async def _call(tool: str, pairs: list[str]) -> int:
+async def _call(tool: str, pairs: list[str], env_file: Path | None = None) -> int:
     arguments: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -118,7 +142,7 @@ async def _call(tool: str, pairs: list[str]) -> int:
     async def progress(value: float, total: float | None, message: str | None) -> None:
         print(f"  … {message or ''}", file=sys.stderr)
 
-    async with _client() as client:
+    async with _client(env_file) as client:
         result = await client.call_tool(tool, arguments, progress_callback=progress)
     for block in result.content:
         if block.type == "text":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,22 +10,14 @@ from typing import Any
 import httpx2
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
-from mcp_types import (
-    Completion,
-    CompletionArgument,
-    CompletionContext,
-    InputRequiredResult,
-    PromptReference,
-    Resource,
-    ResourceTemplateReference,
-)
+from mcp_types import InputRequiredResult, Resource
 from pydantic.networks import AnyUrl
 
-from server import resources
-from tools import account, background, edit, face, generate, hair, jobs, local, local_ai_tools, restore, styles
+from server import compat, resources
+from server.adapter import register_tools
+from tools import CATALOGUE
 from tools.core.results import RESULT_URI_PREFIX
 from tools.core.settings import Settings
-from tools.resume import RESUMERS
 from tools.runtime import Runtime, open_runtime
 
 INSTRUCTIONS = """\
@@ -52,6 +45,7 @@ class PhotoServer(MCPServer[Runtime]):
             lifespan=lambda _app: self._lifespan(),
         )
         self.photo_settings = settings
+        logging.getLogger("photo_mcp").setLevel(settings.log_level)
         self.http_transport = http_transport
         self.runtime: Runtime | None = None
 
@@ -66,7 +60,7 @@ class PhotoServer(MCPServer[Runtime]):
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Runtime]:
         """Open the runtime for the whole process (HTTP apps call this from their lifespan)."""
-        async with open_runtime(self.photo_settings, transport=self.http_transport, resumers=RESUMERS) as runtime:
+        async with open_runtime(self.photo_settings, transport=self.http_transport) as runtime:
             self.runtime = runtime
             try:
                 yield runtime
@@ -93,35 +87,7 @@ def build_server(settings: Settings, *, http_transport: httpx2.AsyncBaseTranspor
     `http_transport` replaces the network for outgoing HTTP (tests, benchmarks).
     """
     app = PhotoServer(settings, http_transport=http_transport)
-    background.register(app)
-    # provider tool modules register here
-    edit.register(app)
-    generate.register(app)
-    hair.register(app)
-    face.register(app)
-    restore.register(app)
-    styles.register(app)
-    local.register(app)
-    local_ai_tools.register(app)
-    account.register(app)
-    jobs.register(app)
+    compat.install(app)  # results shaped for clients on older protocol versions
+    register_tools(app, CATALOGUE)
     resources.register(app)
-
-    @app.completion()
-    async def complete(
-        ref: PromptReference | ResourceTemplateReference,
-        argument: CompletionArgument,
-        context: CompletionContext | None,
-    ) -> Completion | None:
-        if app.runtime is None:
-            return None
-        if isinstance(ref, ResourceTemplateReference) and ref.uri.startswith(RESULT_URI_PREFIX):
-            values = await resources.complete_result_id(app.runtime, argument.value)
-            return Completion(values=values[:100], total=len(values), has_more=len(values) > 100)
-        args = context.arguments if context and context.arguments else None
-        values = await styles.complete_style_argument(app.runtime, argument.name, argument.value, args)
-        if values is not None:
-            return Completion(values=values[:100], total=len(values), has_more=len(values) > 100)
-        return None
-
     return app

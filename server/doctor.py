@@ -8,7 +8,9 @@ import anyio
 import httpx2
 
 from server.config import mask
+from tools.core.db import database_report
 from tools.core.settings import Settings
+from tools.providers import REGISTRY
 
 
 def _secret(value: object) -> str | None:
@@ -34,21 +36,21 @@ async def run_doctor(settings: Settings) -> int:
         writable = False
     print("photo-mcp doctor")
     print(f"  data dir:      {settings.data_dir}")
+    for line in database_report(settings.data_dir.expanduser() / "photo-mcp.sqlite3"):
+        print("  " + line)
     print(f"  output dir:    {out_dir} ({'writable' if writable else 'NOT WRITABLE'})")
     print(f"  allowed dirs:  {', '.join(str(d) for d in settings.effective_allowed_dirs)}")
     print(f"  wait budget:   {settings.wait_seconds:g} s; previews: {settings.preview} ({settings.preview_size}px)")
     caps = f"per call {settings.max_credits_per_call}, per day {settings.max_credits_per_day}"
     print(f"  credit caps:   {caps}")
-    providers = {
-        "aluo": ([("ALUO_API_KEY", _secret(settings.aluo_api_key))], settings.aluo_base_url),
-        "youcam": (
-            [
-                ("YOUCAM_API_KEY", _secret(settings.youcam_api_key)),
-                ("YOUCAM_SECRET_KEY", _secret(settings.youcam_secret_key)),
-            ],
-            settings.youcam_base_url,
-        ),
-        "removedo": ([("REMOVEDO_API_KEY", _secret(settings.removedo_api_key))], settings.removedo_base_url),
+    # The hosted providers, from the registry: (variable, value) per key, and the base URL.
+    hosted = {
+        name: (
+            [(var, _secret(getattr(settings, key))) for key, var in zip(info.keys, info.env, strict=True)],
+            getattr(settings, info.base_url) if info.base_url else "",
+        )
+        for name, info in REGISTRY.items()
+        if info.paid
     }
     checks: dict[str, str] = {}
 
@@ -56,17 +58,17 @@ async def run_doctor(settings: Settings) -> int:
         checks[name] = await _reachable(url)
 
     async with anyio.create_task_group() as tg:
-        for name, (keys, url) in providers.items():
+        for name, (keys, url) in hosted.items():
             if all(v for _, v in keys):
                 tg.start_soon(check, name, url)
-    for name, (keys, url) in providers.items():
+    for name, (keys, url) in hosted.items():
         configured = all(v for _, v in keys)
         print(f"  {name:<9}      {'configured' if configured else 'not configured'}; {url}")
         for var, value in keys:
             print(f"      {var}: {mask(value)}")
         if configured:
             print(f"      {checks.get(name, '')}")
-    from tools.local_ai_status import local_status
+    from tools.providers.local import status as local_status
 
     print(f"  local AI:      {local_status()}")
     return 0 if writable else 1

@@ -1,18 +1,28 @@
-"""Resources: photo://results/{id} (image bytes with their own mime type), the recent
-results list, and completion of result ids."""
+"""Resources and completions: photo://results/{id} (image bytes with their own mime type), the
+recent results list, the YouCam style catalogs as photo://styles/... JSON, and the completion of
+result ids and style arguments."""
 
 from __future__ import annotations
 
 from mcp.server.lowlevel.helper_types import ReadResourceContents
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
-from mcp_types import Resource
+from mcp_types import (
+    Completion,
+    CompletionArgument,
+    CompletionContext,
+    PromptReference,
+    Resource,
+    ResourceTemplateReference,
+)
 
-from tools.core.errors import NotFound, PhotoError
+from tools import styles
+from tools.core.errors import InvalidInput, NotFound, PhotoError
 from tools.core.results import RESULT_URI_PREFIX
 from tools.runtime import Runtime
 
 RECENT_LIMIT = 100
+COMPLETION_LIMIT = 100
 
 
 def register(app: MCPServer) -> None:
@@ -27,6 +37,75 @@ def register(app: MCPServer) -> None:
     )
     async def result(result_id: str) -> bytes:  # pragma: no cover - served by read_result
         raise ResourceError("served by the photo-mcp reader")
+
+    @app.resource(
+        "photo://styles/{feature}",
+        name="styles",
+        title="YouCam style catalog",
+        description="A YouCam feature's style groups, each with its first styles (JSON). feature: hairstyle, wig, "
+        "hair_extension, bangs, hair_volume or image_generator.",
+        mime_type="application/json",
+    )
+    async def styles_resource(feature: str, ctx: Context) -> str:
+        try:
+            return await styles.styles_document(ctx.request_context.lifespan_context, feature, None)
+        except PhotoError as exc:
+            raise ResourceError(exc.message) from None
+
+    @app.resource(
+        "photo://styles/{feature}/{style_group_id}",
+        name="style-group",
+        title="YouCam styles of one group",
+        description="Every style of one YouCam style group (JSON): id, title, thumbnail.",
+        mime_type="application/json",
+    )
+    async def style_group_resource(feature: str, style_group_id: str, ctx: Context) -> str:
+        try:
+            group = _integer(style_group_id, "style group id")
+            return await styles.styles_document(ctx.request_context.lifespan_context, feature, group)
+        except PhotoError as exc:
+            raise ResourceError(exc.message) from None
+
+    @app.resource(
+        "photo://styles/{feature}/{style_group_id}/{style_id}",
+        name="style",
+        title="One YouCam style",
+        description="One YouCam style (JSON): id, title, thumbnail, and the tool call that applies it.",
+        mime_type="application/json",
+    )
+    async def style_resource(feature: str, style_group_id: str, style_id: str, ctx: Context) -> str:
+        try:
+            group, style = _integer(style_group_id, "style group id"), _integer(style_id, "style id")
+            return await styles.style_document(ctx.request_context.lifespan_context, feature, group, style)
+        except PhotoError as exc:
+            raise ResourceError(exc.message) from None
+
+    @app.completion()
+    async def complete(
+        ref: PromptReference | ResourceTemplateReference,
+        argument: CompletionArgument,
+        context: CompletionContext | None,
+    ) -> Completion | None:
+        runtime = getattr(app, "runtime", None)
+        if runtime is None:
+            return None
+        if isinstance(ref, ResourceTemplateReference) and ref.uri.startswith(RESULT_URI_PREFIX):
+            values: list[str] | None = await complete_result_id(runtime, argument.value)
+        else:
+            args = context.arguments if context and context.arguments else None
+            values = await styles.complete_style_argument(runtime, argument.name, argument.value, args)
+        if values is None:
+            return None
+        return Completion(values=values[:COMPLETION_LIMIT], total=len(values), has_more=len(values) > COMPLETION_LIMIT)
+
+
+def _integer(text: str, what: str) -> int:
+    """Raises:
+    InvalidInput: `text` is not a non-negative integer.
+    """
+    if not text.isdigit():
+        raise InvalidInput(f"{text[:40]!r} is not a {what} (an integer).")
+    return int(text)
 
 
 async def read_result(runtime: Runtime, uri: str) -> list[ReadResourceContents]:

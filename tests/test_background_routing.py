@@ -207,7 +207,9 @@ async def test_an_explicit_provider_never_falls_through(tmp_path: Path, photo: s
 async def test_explicit_unconfigured_provider_names_its_key(tmp_path: Path, photo: str) -> None:
     result = await cut_out(routed_settings(tmp_path, None), photo, provider="removedo")
     assert result.is_error
-    assert text_of(result).endswith("The removedo provider is not configured: set REMOVEDO_API_KEY.")
+    assert text_of(result).endswith(
+        "Removedo cannot remove backgrounds here: set REMOVEDO_API_KEY (an API key from removedo.com, sk_live_…)."
+    )
     assert result.structured_content is None  # refused before any job was created
 
 

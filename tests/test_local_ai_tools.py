@@ -118,6 +118,21 @@ async def test_without_the_extra_local_answers_with_the_install_command(tmp_path
             placed = await client.call_tool("place_on_background", {"image": str(photo)})
             assert not placed.is_error, placed.content
             assert "pip install 'photo-mcp[local]'" in placed.content[0].text  # placed as is, with the hint
+            # Regressions: an explicit offline provider that is not installed answers with its setup
+            # message before any job starts (no structured job result), for every routed tool.
+            erase = await client.call_tool(
+                "remove_object", {"image": str(photo), "boxes": [[5, 5, 20, 20]], "provider": "local"}
+            )
+            enhance = await client.call_tool("enhance_photo", {"image": str(photo), "provider": "local"})
+            for refused in (local, blur, erase, enhance):
+                assert refused.is_error and refused.structured_content is None, refused.content
+                assert "pip install 'photo-mcp[local]'" in refused.content[0].text
+            # With no keys and no extra, auto has nothing to try: the message lists every setup step.
+            auto = await client.call_tool("remove_background", {"image": str(photo)})
+            text = auto.content[0].text
+            assert auto.is_error and "No provider can remove backgrounds here" in text, text
+            for step in ("ALUO_API_KEY", "YOUCAM_API_KEY", "REMOVEDO_API_KEY", "pip install 'photo-mcp[local]'"):
+                assert step in text
 
 
 def test_cut_outs_are_png_with_transparency_cleared() -> None:

@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 from mcp import Client
-from PIL import Image
+from PIL import Image, ImageColor
 
 from tests.fakes.images import image_bytes
 
@@ -109,7 +109,7 @@ async def test_results_are_owner_only_and_no_temp_files_remain(client: Client, w
     result = await client.call_tool("resize_image", {"image": str(workdir / "a.png"), "width": 10})
     path = Path(result.structured_content["images"][0]["path"])
     assert path.stat().st_mode & 0o777 == 0o600
-    assert not list(path.parent.glob(".tmp-*"))
+    assert not list(path.parent.glob(".photo-mcp-tmp-*"))
 
 
 async def test_preview_none_sends_no_inline_image(tmp_path: Path, workdir: Path) -> None:
@@ -143,3 +143,15 @@ async def test_result_ids_complete_from_recent_results(client: Client, workdir: 
     assert result_id in completed.completion.values
     none = await client.complete(ref, {"name": "result_id", "value": "zzzz"})
     assert none.completion.values == []
+
+
+async def test_a_css_colour_with_dots_is_a_colour_not_a_path(client: Client, workdir: Path) -> None:
+    """Regression: 'hsl(120.5, …)' has a dot, so it was resolved as a file path and refused."""
+    src = workdir / "cutout.png"
+    src.write_bytes(image_bytes(40, 40, "png", transparent=True))
+    result = await client.call_tool(
+        "place_on_background", {"image": str(src), "background": "hsl(120.5, 100%, 25%)", "size": 100}
+    )
+    assert not result.is_error, result.content
+    with _open(result.structured_content["images"][0]["path"]) as img:
+        assert img.convert("RGB").getpixel((1, 1)) == ImageColor.getrgb("hsl(120.5, 100%, 25%)")

@@ -15,6 +15,7 @@ from mcp import Client
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 
+from server.adapter import call_of
 from server.app import build_server
 from tests.conftest import make_settings
 from tests.fakes.images import image_bytes
@@ -70,7 +71,7 @@ async def test_heartbeat_at_least_every_5_seconds_on_a_silent_job(tmp_path: Path
             await anyio.sleep(9)
             return Outcome([])
 
-        return await run_job(ctx, "silent_job", "test", {}, work)
+        return await run_job(call_of(ctx), "silent_job", "test", {}, work)
 
     stamps: list[tuple[float, str | None]] = []
 

@@ -16,6 +16,7 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from PIL import Image
 
+from server.adapter import call_of
 from server.app import PhotoServer, build_server
 from tests.conftest import make_settings
 from tests.fakes.images import image_bytes
@@ -51,7 +52,7 @@ def _with_slow_tool(server: PhotoServer) -> PhotoServer:
                 await anyio.sleep(seconds / steps)
             return Outcome([], message="slow job done")
 
-        return await run_job(ctx, "slow_job", "test", {}, work)
+        return await run_job(call_of(ctx), "slow_job", "test", {}, work)
 
     return server
 

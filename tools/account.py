@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
 
+from tools import providers
 from tools.core.errors import PhotoError
-from tools.providers import CLIENTS
+from tools.toolkit.declare import tool
 from tools.toolkit.params import READ_ONLY_REMOTE
-from tools.toolkit.run import photo_tool, runtime_of
+from tools.toolkit.run import Call
 
 
 class ProviderCredits(BaseModel):
@@ -28,57 +28,55 @@ class CreditsReport(BaseModel):
     caps: dict[str, float | None]
 
 
-def register(app: MCPServer) -> None:
-    @app.tool(title="Check credits", annotations=READ_ONLY_REMOTE)
-    @photo_tool
-    async def check_credits(
-        ctx: Context,
-        provider: Annotated[
-            Literal["all", "aluo", "youcam", "removedo"], Field(description="Which provider, or all")
-        ] = "all",
-    ) -> CreditsReport:
-        """Report credit balances and what this server spent today. Free (no paid calls).
+@tool(title="Check credits", annotations=READ_ONLY_REMOTE)
+async def check_credits(
+    call: Call,
+    provider: Annotated[
+        Literal["all", "aluo", "youcam", "removedo"], Field(description="Which provider, or all")
+    ] = "all",
+) -> CreditsReport:
+    """Report credit balances and what this server spent today. Free (no paid calls).
 
-        YouCam: live balance (sum of unexpired credits, with expiry dates). Aluo: the last
-        `credits_remaining` it reported (its API has no balance endpoint). Removedo: no
-        balance endpoint; only this server's own ledger. Also shows the configured caps.
-        """
-        rt = runtime_of(ctx)
-        names = list(CLIENTS) if provider == "all" else [provider]
-        rows = []
-        for name in names:
-            spent = await rt.ledger.spent_today(name)
-            if not rt.settings.configured(name):
-                rows.append(
-                    ProviderCredits(
-                        provider=name, configured=False, balance=None, detail="not configured", spent_today_here=spent
-                    )
+    YouCam: live balance (sum of unexpired credits, with expiry dates). Aluo: the last
+    `credits_remaining` it reported (its API has no balance endpoint). Removedo: no
+    balance endpoint; only this server's own ledger. Also shows the configured caps.
+    """
+    rt = call.runtime
+    rows = []
+    for name in providers.HOSTED if provider == "all" else (provider,):
+        spent = await rt.ledger.spent_today(name)
+        if not providers.configured(rt.settings, name):
+            rows.append(
+                ProviderCredits(
+                    provider=name, configured=False, balance=None, detail="not configured", spent_today_here=spent
                 )
-                continue
-            try:
-                balance = await (await rt.client(name)).balance()
-                rows.append(
-                    ProviderCredits(
-                        provider=name,
-                        configured=True,
-                        balance=balance.amount,
-                        detail=balance.detail,
-                        entries=balance.entries,
-                        spent_today_here=spent,
-                    )
+            )
+            continue
+        try:
+            balance = await (await rt.client(name)).balance()
+        except PhotoError as exc:
+            rows.append(
+                ProviderCredits(
+                    provider=name,
+                    configured=True,
+                    balance=None,
+                    detail=f"could not read the balance: {exc.message}",
+                    spent_today_here=spent,
                 )
-            except PhotoError as exc:
-                rows.append(
-                    ProviderCredits(
-                        provider=name,
-                        configured=True,
-                        balance=None,
-                        detail=f"could not read the balance: {exc.message}",
-                        spent_today_here=spent,
-                    )
-                )
-        return CreditsReport(
-            providers=rows,
-            spent_today_here=await rt.ledger.spent_today(),
-            caps={"per_call": rt.settings.max_credits_per_call, "per_day": rt.settings.max_credits_per_day},
+            )
+            continue
+        rows.append(
+            ProviderCredits(
+                provider=name,
+                configured=True,
+                balance=balance.amount,
+                detail=balance.detail,
+                entries=balance.entries,
+                spent_today_here=spent,
+            )
         )
+    return CreditsReport(
+        providers=rows,
+        spent_today_here=await rt.ledger.spent_today(),
+        caps={"per_call": rt.settings.max_credits_per_call, "per_day": rt.settings.max_credits_per_day},
+    )

@@ -2,79 +2,58 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
-from mcp.server.mcpserver import Context, MCPServer
-from mcp_types import CallToolResult
 from pydantic import Field
 
-from tools.core.jobs import JobContext, Outcome
-from tools.providers.aluo.spec import EDIT_PRICE
-from tools.saving import save_images
-from tools.toolkit.params import PAID_REMOTE, AspectRatio, ImageRef, OutputFormat
-from tools.toolkit.render import ToolOutput
-from tools.toolkit.run import photo_tool, run_job, runtime_of
-
-if TYPE_CHECKING:
-    from tools.providers.aluo.client import AluoClient
+from tools.core.jobs import JobContext
+from tools.providers.routing import candidates
+from tools.toolkit.declare import tool
+from tools.toolkit.params import PAID_REMOTE, AspectRatio, ImageRef, OutputFormat, Result
+from tools.toolkit.run import Call, Produced, run_provider
 
 
-Result = Annotated[CallToolResult, ToolOutput]
+@tool(title="Edit photos with a prompt", annotations=PAID_REMOTE)
+async def edit_photo(
+    call: Call,
+    prompt: Annotated[
+        str,
+        Field(
+            description="What to change, in plain words (any language)",
+            examples=["Change the product color to blue", "Put the shoe on a marble table, soft daylight"],
+            min_length=1,
+            max_length=4000,
+        ),
+    ],
+    images: Annotated[
+        list[ImageRef],
+        Field(
+            description="1 to 5 images to edit or combine; the first is the main subject", min_length=1, max_length=5
+        ),
+    ],
+    aspect_ratio: Annotated[
+        AspectRatio | None, Field(description="Output shape; default keeps the first image's shape")
+    ] = None,
+    output_format: Annotated[OutputFormat, Field(description="Output encoding")] = "png",
+    num_images: Annotated[int, Field(description="How many edited versions to make", ge=1, le=4)] = 1,
+) -> Result:
+    """Edit photos by describing the change: recolour a product, swap the scene, add or remove
+    things, merge up to 5 images (Aluo photo-editor, Nano-Banana model).
 
+    Costs 40 Aluo credits per edited image on the Free plan (35 on PRO); nothing is charged if
+    the edit fails. Usually takes 10-30 s; progress is reported while Aluo works. http(s) images are
+    passed to Aluo as URLs; paths, data: URIs and photo://results/<id> are uploaded.
+    Returns each edited image as a photo://results/<id> resource link with a preview.
+    """
+    rt = call.runtime
+    order = candidates(rt.settings, "aluo", ["aluo"], "edit_photo", "edit photos")
+    sources = [await rt.resolver.resolve(ref) for ref in images]
 
-def register(app: MCPServer) -> None:
-    @app.tool(title="Edit photos with a prompt", annotations=PAID_REMOTE)
-    @photo_tool
-    async def edit_photo(
-        prompt: Annotated[
-            str,
-            Field(
-                description="What to change, in plain words (any language)",
-                examples=["Change the product color to blue", "Put the shoe on a marble table, soft daylight"],
-                min_length=1,
-                max_length=4000,
-            ),
-        ],
-        images: Annotated[
-            list[ImageRef],
-            Field(
-                description="1 to 5 images to edit or combine; the first is the main subject",
-                min_length=1,
-                max_length=5,
-            ),
-        ],
-        ctx: Context,
-        aspect_ratio: Annotated[
-            AspectRatio | None, Field(description="Output shape; default keeps the first image's shape")
-        ] = None,
-        output_format: Annotated[OutputFormat, Field(description="Output encoding")] = "png",
-        num_images: Annotated[int, Field(description="How many edited versions to make", ge=1, le=4)] = 1,
-    ) -> Result:
-        """Edit photos by describing the change: recolour a product, swap the scene, add or remove
-        things, merge up to 5 images (Aluo photo-editor, Nano-Banana model).
+    async def attempt(client: Any, job: JobContext) -> Produced:
+        outputs = await client.edit(
+            prompt, sources, job, aspect_ratio=aspect_ratio, output_format=output_format, num_images=num_images
+        )
+        return outputs, {"aluo_task_id": job.job.provider_ref.get("task_id")}
 
-        Costs 40 Aluo credits per call on the Free plan (35 on PRO); nothing is charged if the edit
-        fails. Usually takes 10-30 s; progress is reported while Aluo works. http(s) images are
-        passed to Aluo as URLs; paths, data: URIs and photo://results/<id> are uploaded.
-        Returns each edited image as a photo://results/<id> resource link with a preview.
-        """
-        rt = runtime_of(ctx)
-        client: AluoClient = await rt.client("aluo")  # NotConfigured (ALUO_API_KEY) before anything runs
-        sources = [await rt.resolver.resolve(ref) for ref in images]
-        labels = [s.label for s in sources]
-
-        async def work(job: JobContext) -> Outcome:
-            outputs = await client.edit(
-                prompt, sources, job, aspect_ratio=aspect_ratio, output_format=output_format, num_images=num_images
-            )
-            records = await save_images(rt, job, outputs, operation="edit_photo", provider="aluo", inputs=labels)
-            return Outcome(records, details={"aluo_task_id": job.job.provider_ref.get("task_id")})
-
-        params = {
-            "prompt": prompt,
-            "inputs": labels,
-            "aspect_ratio": aspect_ratio,
-            "output_format": output_format,
-            "num_images": num_images,
-        }
-        return await run_job(ctx, "edit_photo", "aluo", params, work, estimate=EDIT_PRICE)
+    params = {"prompt": prompt, "aspect_ratio": aspect_ratio, "output_format": output_format, "num_images": num_images}
+    return await run_provider(call, "edit_photo", order, attempt, params=params, inputs=sources, units=num_images)

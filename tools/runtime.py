@@ -1,35 +1,38 @@
 """The runtime: everything a tool needs, opened once per server process.
 
-Held by the server lifespan: the database, result store, ledger, job manager (with
-its task group), the safe fetcher and the image resolver. Provider clients join it
-as their issues land.
+Held by the server lifespan: the database, result store, ledger, job manager (with its task
+group), the safe fetcher, the image resolver, the webhook hub and the provider clients (opened
+on first use). It also finishes what the job manager cannot know about: saving a provider's
+images with the job's lineage, and resuming a job after a restart through its provider.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import logging
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import anyio
 import httpx2
 
+from tools import providers
+from tools.core import images
 from tools.core.budget import Ledger
 from tools.core.db import Database
+from tools.core.errors import InvalidInput, JobFailed, ProviderError
 from tools.core.fetch import SafeFetcher
 from tools.core.jobs import JobContext, JobManager, Outcome
 from tools.core.refs import ImageResolver
-from tools.core.results import ResultStore
+from tools.core.results import ResultRecord, ResultStore
 from tools.core.settings import Settings
 from tools.core.webhooks import WebhookHub
-from tools.providers import CLIENTS
-from tools.providers.base import RetryPolicy
+from tools.providers.base import ProviderImage
+from tools.providers.http import RetryPolicy
 
-# How a provider continues its unfinished jobs after a restart.
-Resumer = Callable[["Runtime", JobContext], Awaitable[Outcome]]
+log = logging.getLogger("photo_mcp.runtime")
 
 
 @dataclass
@@ -52,43 +55,92 @@ class Runtime:
         """The provider client `name`, opened on first use and closed with the runtime.
 
         Raises:
-            NotConfigured: if the provider's keys are not set (the message names them).
+            NotConfigured: if the provider's keys (or the offline extra) are missing.
         """
         if name in self._clients:
             return self._clients[name]
         async with self._lock:
             if name not in self._clients:
-                module, cls = CLIENTS[name].split(":")
+                info = providers.info(name)
+                module, cls = info.client.split(":")
                 klass = getattr(importlib.import_module(module), cls)
-                extra = {"webhooks": self.webhooks} if getattr(klass, "uses_webhooks", False) else {}
+                extra = {"webhooks": self.webhooks} if info.webhook_path else {}
                 client = klass.from_settings(self.settings, transport=self.transport, policy=self.policy, **extra)
                 self._clients[name] = await self._stack.enter_async_context(client)
         return self._clients[name]
 
+    async def save_outputs(self, job: JobContext, outputs: Sequence[ProviderImage]) -> list[ResultRecord]:
+        """Save every provider image as a result of `job` (nothing is saved if any is not an image).
+
+        Raises:
+            ProviderError: a returned file is not an image (credits may have been charged).
+        """
+        provider = job.job.provider
+        infos: list[images.ImageInfo] = []
+        for out in outputs:
+            try:
+                infos.append(await images.in_worker(images.probe, out.data, self.settings.max_pixels))
+            except InvalidInput:
+                raise ProviderError(
+                    f"{provider} returned a result that is not an image; it may have charged for the job. "
+                    "Try again, or use another provider.",
+                    provider=provider,
+                    charged=providers.info(provider).paid,
+                ) from None
+        lineage = job.job.lineage
+        return [
+            await self.store.save(
+                out.data,
+                mime_type=info.mime_type,
+                width=info.width,
+                height=info.height,
+                lineage=lineage,
+                meta=dict(out.meta) | ({"provider_ref": out.ref} if out.ref else {}),
+            )
+            for out, info in zip(outputs, infos, strict=True)
+        ]
+
+    async def resume(self, job: JobContext) -> Outcome:
+        """Continue a job a previous run left unfinished, through its provider; never re-submit.
+
+        Raises:
+            JobFailed: the provider cannot resume (offline work, or nothing was sent yet).
+            ProviderError: as the provider's own `resume` raises.
+        """
+        name = job.job.provider
+        client = await self.client(name) if name in providers.REGISTRY else None
+        if client is None or not hasattr(client, "resume"):
+            raise JobFailed(
+                "The server restarted while this job ran on this machine (nothing was sent to a paid provider, "
+                "so nothing was charged). Run the tool again.",
+                provider=name,
+            )
+        await job.progress(f"resumed after a restart: polling {name}", job.job.progress)
+        outputs = await client.resume(job.job.provider_ref, job)
+        return Outcome(await self.save_outputs(job, outputs), message="finished after a server restart")
+
 
 @asynccontextmanager
 async def open_runtime(
-    settings: Settings,
-    *,
-    transport: httpx2.AsyncBaseTransport | None = None,
-    resumers: Mapping[str, Resumer] | None = None,
+    settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None
 ) -> AsyncIterator[Runtime]:
-    """Open the runtime; jobs run until the context exits (then they are cancelled,
-    their state persisted, and resumed by the next start where a provider allows).
+    """Open the runtime; jobs run until the context exits (then they are cancelled, their state
+    persisted, and resumed by the next start where the provider allows).
 
     Raises:
         OSError: if the data or output dir cannot be created.
     """
     db = await anyio.to_thread.run_sync(Database, settings.data_dir.expanduser() / "photo-mcp.sqlite3")
     store = await anyio.to_thread.run_sync(ResultStore, settings.results_dir, db)
+    if db.moved_aside is not None:  # a damaged database was replaced: the result files are still there
+        await store.rebuild_index()
     ledger = Ledger(db, per_call=settings.max_credits_per_call, per_day=settings.max_credits_per_day)
-    jobs = JobManager(db, store, ledger)
+    jobs = JobManager(db, ledger)
     # The download client is made on the first URL fetch: building its TLS context costs
     # ~70 ms that a start-up without URLs should not pay.
+    # Without an injected transport it connects through its SSRF guard (checked address = connected one).
     fetcher = SafeFetcher(
-        lambda: httpx2.AsyncClient(
-            transport=transport, timeout=httpx2.Timeout(settings.download_timeout, connect=10.0)
-        ),
+        transport=transport,
         allow_private=settings.allow_private_urls,
         max_bytes=settings.max_download_bytes,
         timeout=settings.download_timeout,
@@ -111,12 +163,10 @@ async def open_runtime(
         transport=transport,
         policy=RetryPolicy(base_delay=settings.retry_base_delay),
     )
-    for provider, resume in (resumers or {}).items():
-        jobs.add_resumer(provider, partial(resume, runtime))
     try:
         async with runtime._stack, anyio.create_task_group() as tg:
             runtime._stack.push_async_callback(fetcher.aclose)
-            await jobs.start(tg)
+            await jobs.start(tg, runtime.resume)
             try:
                 yield runtime
             finally:

@@ -1,7 +1,9 @@
-"""The job manager across a restart, and the credit caps."""
+"""The job manager on its own (a real database, its own task group): restart, resume, caps, cancel."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
@@ -9,20 +11,40 @@ import anyio.lowlevel
 import pytest
 
 from tests.conftest import make_settings
-from tools.core.errors import BudgetExceeded
-from tools.core.jobs import JobContext, Outcome
-from tools.runtime import Runtime, open_runtime
+from tools.core.budget import Ledger
+from tools.core.db import Database
+from tools.core.errors import BudgetExceeded, JobFailed
+from tools.core.jobs import JobContext, JobManager, Outcome, Work
+from tools.runtime import open_runtime
 
 
-async def _wait_done(rt: Runtime, job_id: str) -> None:
-    job = await rt.jobs.get(job_id)
+async def _no_resume(job: JobContext) -> Outcome:
+    raise JobFailed("not resumable here", provider=job.job.provider)
+
+
+@asynccontextmanager
+async def manager(
+    tmp_path: Path, resume: Work = _no_resume, *, per_call: float | None = None, per_day: float | None = None, **kw
+) -> AsyncIterator[JobManager]:
+    db = Database(tmp_path / "jobs.sqlite3")
+    try:
+        jobs = JobManager(db, Ledger(db, per_call=per_call, per_day=per_day), **kw)
+        async with anyio.create_task_group() as tg:
+            await jobs.start(tg, resume)
+            yield jobs
+            tg.cancel_scope.cancel()
+    finally:
+        db.close()
+
+
+async def _wait_done(jobs: JobManager, job_id: str) -> None:
+    job = await jobs.get(job_id)
     with anyio.fail_after(10):
         while not job.done:
-            await rt.jobs.wait_for_change(job, 1.0)
+            await jobs.wait_for_change(job, 1.0)
 
 
-async def test_unfinished_jobs_resume_after_a_restart(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
+async def test_unfinished_jobs_go_to_resume_after_a_restart_with_their_lineage(tmp_path: Path) -> None:
     started = anyio.Event()
 
     async def never_finishes(job: JobContext) -> Outcome:
@@ -31,26 +53,27 @@ async def test_unfinished_jobs_resume_after_a_restart(tmp_path: Path) -> None:
         await anyio.sleep_forever()
         raise AssertionError
 
-    async with open_runtime(settings) as rt:
-        job = await rt.jobs.submit("op", "prov", {}, never_finishes, estimate=3)
+    async with manager(tmp_path) as jobs:
+        job = await jobs.submit("op", "prov", {}, never_finishes, estimate=3, inputs=["~/a.png"])
         await started.wait()
-    # The server stopped while the job ran: on the next start the provider's resume hook gets it.
-    resumed_with: list[dict] = []
+    # The server stopped while the job ran: on the next start `resume` gets it, inputs and all.
+    resumed: list[tuple[dict, list[str]]] = []
 
-    async def resume(rt: Runtime, ctx: JobContext) -> Outcome:
-        resumed_with.append(dict(ctx.job.provider_ref))
+    async def resume(ctx: JobContext) -> Outcome:
+        resumed.append((dict(ctx.job.provider_ref), ctx.job.lineage.inputs))
         await ctx.charged(3)
         return Outcome([], message="resumed")
 
-    async with open_runtime(settings, resumers={"prov": resume}) as rt:
-        await _wait_done(rt, job.id)
-        again = await rt.jobs.get(job.id)
+    async with manager(tmp_path, resume) as jobs:
+        await _wait_done(jobs, job.id)
+        again = await jobs.get(job.id)
         assert again.state == "succeeded" and again.message == "resumed"
-        assert resumed_with == [{"task_id": "T-1"}]
-        assert await rt.ledger.spent_today() == 3
+        assert resumed == [({"task_id": "T-1"}, ["~/a.png"])]
+        assert await jobs.ledger.spent_today() == 3
 
 
-async def test_a_job_without_a_resume_hook_fails_clearly_after_a_restart(tmp_path: Path) -> None:
+async def test_an_offline_job_cut_short_by_a_restart_fails_saying_nothing_was_charged(tmp_path: Path) -> None:
+    """Through the runtime: the offline provider has no `resume`, so the job says what happened."""
     settings = make_settings(tmp_path)
 
     async def slow(job: JobContext) -> Outcome:
@@ -58,11 +81,13 @@ async def test_a_job_without_a_resume_hook_fails_clearly_after_a_restart(tmp_pat
         raise AssertionError
 
     async with open_runtime(settings) as rt:
-        job = await rt.jobs.submit("op", "local", {}, slow)
+        job = await rt.jobs.submit("resize_image", "local", {}, slow)
         await anyio.lowlevel.checkpoint()
     async with open_runtime(settings) as rt:
+        await _wait_done(rt.jobs, job.id)
         again = await rt.jobs.get(job.id)
-        assert again.state == "failed" and "restarted" in (again.error or "")
+        assert again.state == "failed"
+        assert "restarted" in (again.error or "") and "nothing was charged" in (again.error or "")
 
 
 async def test_credit_caps_refuse_before_anything_runs(tmp_path: Path) -> None:
@@ -73,13 +98,67 @@ async def test_credit_caps_refuse_before_anything_runs(tmp_path: Path) -> None:
         await job.charged(job.job.credits_estimated)
         return Outcome([])
 
-    async with open_runtime(make_settings(tmp_path, max_credits_per_call=50, max_credits_per_day=100)) as rt:
+    async with manager(tmp_path, per_call=50, per_day=100) as jobs:
         with pytest.raises(BudgetExceeded, match="per-call cap of 50"):
-            await rt.jobs.submit("op", "p", {}, work, estimate=80)
-        first = await rt.jobs.submit("op", "p", {}, work, estimate=40)
-        await _wait_done(rt, first.id)
-        second = await rt.jobs.submit("op", "p", {}, work, estimate=40)
-        await _wait_done(rt, second.id)
+            await jobs.submit("op", "p", {}, work, estimate=80)
+        first = await jobs.submit("op", "p", {}, work, estimate=40)
+        await _wait_done(jobs, first.id)
+        second = await jobs.submit("op", "p", {}, work, estimate=40)
+        await _wait_done(jobs, second.id)
         with pytest.raises(BudgetExceeded, match="daily cap of 100"):
-            await rt.jobs.submit("op", "p", {}, work, estimate=40)
+            await jobs.submit("op", "p", {}, work, estimate=40)
     assert len(ran) == 2
+
+
+async def test_a_paid_attempt_after_a_free_one_is_checked_against_the_caps(tmp_path: Path) -> None:
+    """Routing from a free provider to a paid one reserves again, and a cap refuses it."""
+    refused: list[str] = []
+
+    async def work(job: JobContext) -> Outcome:
+        try:
+            await job.reserve(5)
+        except BudgetExceeded as exc:
+            refused.append(exc.message)
+            raise
+        return Outcome([])
+
+    async with manager(tmp_path, per_call=2) as jobs:
+        job = await jobs.submit("op", "local", {}, work, estimate=0)
+        await _wait_done(jobs, job.id)
+        assert job.state == "failed" and "per-call cap of 2" in (job.error or "")
+    assert len(refused) == 1
+
+
+async def test_cancel_of_a_job_that_will_not_stop_returns_instead_of_raising(tmp_path: Path) -> None:
+    """Regression: cancel() leaked a bare TimeoutError (an internal error) when work ignored it."""
+    entered, release = anyio.Event(), anyio.Event()
+
+    async def stubborn(job: JobContext) -> Outcome:
+        with anyio.CancelScope(shield=True):
+            entered.set()
+            await release.wait()
+        await anyio.lowlevel.checkpoint()  # the first checkpoint outside the shield ends it
+        return Outcome([])
+
+    async with manager(tmp_path, cancel_grace=0.2) as jobs:
+        job = await jobs.submit("op", "p", {}, stubborn)
+        await entered.wait()
+        returned = await jobs.cancel(job.id)
+        assert returned.id == job.id and not returned.done and "cancelling" in returned.message
+        release.set()
+        await _wait_done(jobs, job.id)
+        assert job.state == "cancelled"
+
+
+async def test_an_internal_error_fails_the_job_and_is_logged_with_its_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def buggy(job: JobContext) -> Outcome:
+        raise KeyError("a bug")
+
+    async with manager(tmp_path) as jobs:
+        job = await jobs.submit("op", "p", {}, buggy)
+        await _wait_done(jobs, job.id)
+    assert job.state == "failed" and job.error and "Internal error (KeyError)" in job.error
+    [record] = [r for r in caplog.records if r.name == "photo_mcp.jobs"]
+    assert record.levelname == "ERROR" and record.exc_info and record.exc_info[0] is KeyError

@@ -39,6 +39,14 @@ def parse_color(text: str) -> tuple[int, int, int, int]:
     return (*rgb[:3], rgb[3] if len(rgb) == 4 else 255)
 
 
+def color_or_none(text: str) -> tuple[int, int, int, int] | None:
+    """`parse_color(text)`, or None when `text` is not a colour (then it may name an image)."""
+    try:
+        return parse_color(text)
+    except InvalidInput:
+        return None
+
+
 def parse_ratio(text: str) -> tuple[int, int] | None:
     """ "W:H" -> (W, H); "original" -> None.
 

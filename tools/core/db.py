@@ -32,6 +32,7 @@ BUSY_TIMEOUT_S = 30.0
 APPLICATION_ID = 0x50484D43  # "PHMC": set on every database this server creates
 LABEL_LIMIT = 200  # characters kept of any label or parameter string stored for a job or result
 CORRUPT_MARK = ".corrupt-"
+WAL_LIMIT_BYTES = 4 * 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -127,6 +128,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         _verify(conn)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")  # the WAL shrinks back after a checkpoint
         if conn.execute("PRAGMA application_id").fetchone()[0] == 0:
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
         conn.executescript(_SCHEMA)

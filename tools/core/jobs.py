@@ -3,8 +3,8 @@
 A tool submits work to the `JobManager`, which runs it in the server's task group and
 persists every state change in SQLite. The caller waits up to its budget and, if the
 job is not done, hands the job id to the assistant (`get_job`). After a restart,
-unfinished jobs are handed to the resume hook of their provider; a job with no hook is
-marked failed with a message saying so.
+unfinished jobs are handed to the one `resume` function the runtime gives `start` (it
+continues the job through its provider, or fails it with a message that says why).
 
 States: queued -> running -> succeeded | failed | cancelled.
 """
@@ -12,6 +12,7 @@ States: queued -> running -> succeeded | failed | cancelled.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -22,13 +23,16 @@ import anyio
 from anyio.abc import TaskGroup
 
 from tools.core.budget import Ledger
-from tools.core.db import Database
+from tools.core.db import Database, bounded
 from tools.core.errors import NotFound, PhotoError, ProviderError
-from tools.core.results import ResultRecord, ResultStore
+from tools.core.results import Lineage, ResultRecord
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
-_MARKS = ",".join("?" * 15)
+_MARKS = ",".join("?" * 16)
+_BASIS_RANK = ("reported", "documented", "estimated")
+CANCEL_GRACE_S = 10.0  # how long cancel() waits for the work to unwind
+log = logging.getLogger("photo_mcp.jobs")
 
 
 @dataclass
@@ -48,10 +52,16 @@ class Job:
     credits_charged: float = 0.0
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
+    inputs: list[str] = field(default_factory=list)
 
     @property
     def done(self) -> bool:
         return self.state in TERMINAL
+
+    @property
+    def lineage(self) -> Lineage:
+        """What its results record: this job's operation, the provider that ran, its inputs."""
+        return Lineage(self.operation, self.provider, self.id, list(self.inputs))
 
     def row(self) -> tuple[Any, ...]:
         return (
@@ -70,6 +80,7 @@ class Job:
             self.credits_charged,
             self.created_at,
             self.updated_at,
+            json.dumps(self.inputs),
         )
 
     @classmethod
@@ -90,6 +101,7 @@ class Job:
             credits_charged=row["credits_charged"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            inputs=json.loads(row["inputs"]),
         )
 
 
@@ -125,77 +137,94 @@ class JobContext:
         self.job.provider = provider
         await self._manager._changed(self.job, persist=True)
 
-    async def charged(self, credits: float) -> None:
-        """Record credits the provider consumed for this job."""
+    async def reserve(self, estimate: float) -> None:
+        """Check one paid attempt against the caps and reserve its estimate before it is sent.
+
+        Raises:
+            BudgetExceeded: the attempt would break a cap (nothing is sent).
+        """
+        if estimate != self.job.credits_estimated:
+            await self._manager.ledger.reserve(self.job.id, self.job.provider, estimate)
+            self.job.credits_estimated = estimate
+            await self._manager._changed(self.job, persist=True)
+
+    async def charged(self, credits: float, *, basis: str = "reported") -> None:
+        """Record credits the provider consumed for this job.
+
+        `basis` says how the amount is known: "reported" by the provider's answer, "documented"
+        in its price list, or "estimated"; the job keeps the least certain one it was told.
+        """
         self.job.credits_charged += credits
+        known = self.job.details.get("credits_basis", "reported")
+        if basis != "reported" or known != "reported":
+            self.job.details["credits_basis"] = max(known, basis, key=_BASIS_RANK.index)
         await self._manager.ledger.charge(self.job.id, self.job.provider, credits)
         await self._manager._changed(self.job, persist=True)
 
 
 Work = Callable[[JobContext], Awaitable[Outcome]]
-Resumer = Callable[[JobContext], Awaitable[Outcome]]
 
 
 class JobManager:
-    """Runs, tracks, persists and resumes jobs. Open it with `async with manager.running():`."""
+    """Runs, tracks, persists and resumes jobs; `start` it in a task group first."""
 
-    def __init__(self, db: Database, store: ResultStore, ledger: Ledger) -> None:
+    def __init__(self, db: Database, ledger: Ledger, *, cancel_grace: float = CANCEL_GRACE_S) -> None:
         self.db = db
-        self.store = store
         self.ledger = ledger
+        self.cancel_grace = cancel_grace
         self._jobs: dict[str, Job] = {}
         self._events: dict[str, anyio.Event] = {}
         self._scopes: dict[str, anyio.CancelScope] = {}
-        self._resumers: dict[str, Resumer] = {}
         self._tg: TaskGroup | None = None
 
-    def add_resumer(self, provider: str, resumer: Resumer) -> None:
-        """Register how to continue `provider`'s unfinished jobs after a restart."""
-        self._resumers[provider] = resumer
+    async def start(self, tg: TaskGroup, resume: Work) -> None:
+        """Start accepting jobs in `tg`, and hand what a previous run left unfinished to `resume`.
 
-    async def start(self, tg: TaskGroup) -> None:
-        """Start accepting jobs in `tg`, and resume what a previous run left unfinished."""
+        Every unfinished job goes to `resume`, even one with no remembered provider id: only the
+        provider can tell whether a request that was in flight may have been charged.
+        """
         self._tg = tg
         rows = await self.db.run(
             lambda c: c.execute("SELECT * FROM jobs WHERE state IN ('queued','running')").fetchall()
         )
         for row in rows:
-            job = Job.from_row(row)
+            try:
+                job = Job.from_row(row)
+            except (ValueError, TypeError, KeyError) as exc:  # one damaged row must not stop every start
+                log.error("Skipped job %r: its database row cannot be read (%s).", row["id"], exc)
+                continue
             self._jobs[job.id] = job
-            resumer = self._resumers.get(job.provider)
-            # Even with no remembered id: only the provider can tell whether a request that was in
-            # flight may have been charged (Aluo and Removedo charge on receipt, YouCam on success).
-            if resumer is not None:
-                job.message = "resumed after a restart"
-                self._launch(job, resumer)
-            else:
-                job.state = "failed"
-                job.error = (
-                    "The server restarted before this job was sent to a provider; nothing was charged. "
-                    "Run the tool again."
-                )
-                await self._changed(job, persist=True)
+            job.message = "resumed after a restart"
+            self._launch(job, resume)
 
     async def submit(
-        self, operation: str, provider: str, params: dict[str, Any], work: Work, *, estimate: float = 0.0
+        self,
+        operation: str,
+        provider: str,
+        params: dict[str, Any],
+        work: Work,
+        *,
+        estimate: float = 0.0,
+        inputs: list[str] | None = None,
     ) -> Job:
-        """Persist a new job and start `work` for it.
+        """Persist a new job and start `work` for it; `inputs` label the images it works on.
 
         Raises:
             BudgetExceeded: if `estimate` breaks a configured credit cap (nothing is started).
         """
-        await self.ledger.check(estimate)
         job = Job(
             id="j_" + secrets.token_hex(6),
             operation=operation,
             provider=provider,
-            params=params,
+            params=bounded(params),  # labels and strings are kept short: held per job, stored per job
             credits_estimated=estimate,
+            inputs=bounded(list(inputs or [])),
         )
+        # The cap check and the reservation are one atomic step (across processes too).
+        await self.ledger.reserve(job.id, provider, estimate)
         self._jobs[job.id] = job
         row = job.row()
         await self.db.run(lambda c: c.execute(f"INSERT INTO jobs VALUES ({_MARKS})", row))
-        await self.ledger.reserve(job.id, provider, estimate)
         self._launch(job, work)
         return job
 
@@ -232,6 +261,7 @@ class JobManager:
             if isinstance(exc, ProviderError):
                 job.details["error_kind"] = type(exc).__name__
         except Exception as exc:  # a bug must fail the job, not the server
+            log.exception("job %s (%s on %s) failed with an internal error", job.id, job.operation, job.provider)
             job.state = "failed"
             job.error = f"Internal error ({type(exc).__name__}); nothing more was sent to the provider."
         finally:
@@ -242,6 +272,8 @@ class JobManager:
                 if job.done:
                     await self.ledger.settle(job.id, job.credits_charged)
                 await self._changed(job, persist=True)
+            if job.done:  # a finished job lives on in the database only; `get` reads it there
+                self._jobs.pop(job.id, None)
 
     async def _changed(self, job: Job, *, persist: bool = False) -> None:
         job.updated_at = time.time()
@@ -264,7 +296,10 @@ class JobManager:
         row = await self.db.run(lambda c: c.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone())
         if row is None:
             raise NotFound(f"No job with id {job_id!r}. Job ids look like j_1a2b3c4d5e6f.")
-        return Job.from_row(row)
+        try:
+            return Job.from_row(row)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise NotFound(f"Job {job_id!r} is recorded, but its database row cannot be read ({exc}).") from None
 
     async def wait_for_change(self, job: Job, timeout: float) -> None:
         """Return when `job` changes or `timeout` seconds pass."""
@@ -277,6 +312,9 @@ class JobManager:
     async def cancel(self, job_id: str) -> Job:
         """Stop a running job; a finished job is returned unchanged.
 
+        Waits up to `cancel_grace` seconds for the work to unwind; a job still unwinding then is
+        returned as it is (its message says it is being cancelled) and ends on its own.
+
         Raises:
             NotFound: for an unknown id.
         """
@@ -284,7 +322,9 @@ class JobManager:
         scope = self._scopes.get(job_id)
         if scope is not None:
             scope.cancel()
-            with anyio.fail_after(10):
+            with anyio.move_on_after(self.cancel_grace):
                 while not job.done:
                     await self.wait_for_change(job, 1.0)
+            if not job.done:
+                job.message = "cancelling: the provider call is still unwinding"
         return job

@@ -8,8 +8,11 @@ permissions, so a crash mid-write never leaves a corrupt result behind.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import secrets
+import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -19,9 +22,15 @@ from typing import Any
 import anyio.to_thread
 
 from tools.core.db import Database
+from tools.core.echo import quoted
 from tools.core.errors import NotFound
 
+log = logging.getLogger("photo_mcp.results")
+
 RESULT_URI_PREFIX = "photo://results/"
+# Temp files of `write_atomic`: a prefix no other program uses, so the start-up sweep can never
+# delete a file this server did not write (the output dir may be a shared one like ~/Pictures).
+TEMP_PREFIX = ".photo-mcp-tmp-"
 EXTENSIONS = {
     "image/png": "png",
     "image/jpeg": "jpg",
@@ -29,6 +38,16 @@ EXTENSIONS = {
     "image/gif": "gif",
     "image/tiff": "tiff",
 }
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a result comes from: the job's operation, the provider that actually ran, its inputs."""
+
+    operation: str
+    provider: str
+    job_id: str | None = None
+    inputs: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -56,20 +75,46 @@ class ResultRecord:
 
 
 def _row_to_record(row: Any) -> ResultRecord:
+    """The record of an index row.
+
+    Raises:
+        ValueError, TypeError: the row is damaged (bad JSON, a value of the wrong type).
+    """
+    inputs, meta = json.loads(row["inputs"]), json.loads(row["meta"])
+    if not isinstance(inputs, list) or not isinstance(meta, dict):
+        raise TypeError("inputs/meta are not a list/an object")
+    texts = [row[k] for k in ("id", "path", "mime_type", "operation", "provider")]
+    if not all(isinstance(t, str) for t in texts) or not isinstance(row["job_id"], str | None):
+        raise TypeError("a text column holds a non-text value")
     return ResultRecord(
         id=row["id"],
         path=Path(row["path"]),
         mime_type=row["mime_type"],
-        bytes=row["bytes"],
-        width=row["width"],
-        height=row["height"],
+        bytes=int(row["bytes"]),
+        width=int(row["width"]),
+        height=int(row["height"]),
         operation=row["operation"],
         provider=row["provider"],
         job_id=row["job_id"],
-        inputs=json.loads(row["inputs"]),
-        meta=json.loads(row["meta"]),
-        created_at=row["created_at"],
+        inputs=inputs,
+        meta=meta,
+        created_at=float(row["created_at"]),
     )
+
+
+def _readable(rows: list[Any]) -> list[ResultRecord]:
+    records = []
+    for row in rows:
+        try:
+            records.append(_row_to_record(row))
+        except (ValueError, TypeError, KeyError) as exc:  # one damaged row must not hide the others
+            log.error("Skipped result %r: its index row cannot be read (%s).", row["id"], exc)
+    return records
+
+
+# The names `save` gives result files: <YYYYmmdd-HHMMSS>-<operation>-<12 hex id>.<ext>
+_RESULT_NAME = re.compile(r"^\d{8}-\d{6}-(?P<operation>[A-Za-z0-9_]+)-(?P<id>[0-9a-f]{12})\.(?P<ext>[a-z]+)$")
+_MIME_OF_EXT = {ext: mime for mime, ext in EXTENSIONS.items()}
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -78,7 +123,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     Raises:
         OSError: if the directory is not writable or the disk is full.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -91,6 +136,19 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def sweep_temp_files(directory: Path) -> None:
+    """Delete leftovers of a crash mid-write: only our own temp files (TEMP_PREFIX), only regular
+    files owned by this user, only directly in `directory` (never a `.tmp-*` someone else made)."""
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    for stale in directory.glob(TEMP_PREFIX + "*"):
+        try:
+            st = stale.lstat()
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and (uid is None or st.st_uid == uid):
+            stale.unlink(missing_ok=True)
+
+
 class ResultStore:
     """Saves and finds result images."""
 
@@ -98,9 +156,7 @@ class ResultStore:
         self.directory = directory
         self.db = db
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new output dir is owner-only, like its files
-        # Leftovers of a crash mid-write are never results: clear them.
-        for stale in directory.glob(".tmp-*"):
-            stale.unlink(missing_ok=True)
+        sweep_temp_files(directory)
 
     async def save(
         self,
@@ -109,13 +165,10 @@ class ResultStore:
         mime_type: str,
         width: int,
         height: int,
-        operation: str,
-        provider: str,
-        job_id: str | None = None,
-        inputs: list[str] | None = None,
+        lineage: Lineage,
         meta: dict[str, Any] | None = None,
     ) -> ResultRecord:
-        """Write one result file and index it.
+        """Write one result file and index it under `lineage` (taken from the job that made it).
 
         Raises:
             OSError: if the file cannot be written.
@@ -123,7 +176,7 @@ class ResultStore:
         result_id = secrets.token_hex(6)
         ext = EXTENSIONS.get(mime_type, "bin")
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = self.directory / f"{stamp}-{operation}-{result_id}.{ext}"
+        path = self.directory / f"{stamp}-{lineage.operation}-{result_id}.{ext}"
         record = ResultRecord(
             id=result_id,
             path=path,
@@ -131,10 +184,10 @@ class ResultStore:
             bytes=len(data),
             width=width,
             height=height,
-            operation=operation,
-            provider=provider,
-            job_id=job_id,
-            inputs=list(inputs or []),
+            operation=lineage.operation,
+            provider=lineage.provider,
+            job_id=lineage.job_id,
+            inputs=list(lineage.inputs),
             meta=dict(meta or {}),
             created_at=time.time(),
         )
@@ -149,9 +202,9 @@ class ResultStore:
                     record.bytes,
                     width,
                     height,
-                    operation,
-                    provider,
-                    job_id,
+                    record.operation,
+                    record.provider,
+                    record.job_id,
                     json.dumps(record.inputs),
                     json.dumps(record.meta),
                     record.created_at,
@@ -169,10 +222,13 @@ class ResultStore:
         row = await self.db.run(lambda c: c.execute("SELECT * FROM results WHERE id=?", (result_id,)).fetchone())
         if row is None:
             raise NotFound(
-                f"No result with id {result_id!r}. Use a photo://results/<id> URI from an earlier tool result "
+                f"No result with id {quoted(result_id)}. Use a photo://results/<id> URI from an earlier tool result "
                 "(resources/list shows recent ones)."
             )
-        record = _row_to_record(row)
+        try:
+            record = _row_to_record(row)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise NotFound(f"Result {result_id!r} is indexed, but its index row cannot be read ({exc}).") from None
         if not record.path.exists():
             raise NotFound(f"The file of result {result_id!r} was deleted from {record.path.parent}.")
         return record
@@ -184,7 +240,46 @@ class ResultStore:
         rows = await self.db.run(
             lambda c: c.execute("SELECT * FROM results ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
         )
-        return [_row_to_record(r) for r in rows]
+        return _readable(rows)
+
+    async def rebuild_index(self) -> int:
+        """Index the result files in the output dir that the index does not know (after a
+        damaged database was replaced by a fresh one); returns how many were added.
+
+        The id comes from the file name, so earlier photo://results/<id> URIs keep working; the
+        provider and inputs are not in the file and are recorded as unknown.
+        """
+        from PIL import Image, UnidentifiedImageError  # only on this rare path
+
+        def scan() -> list[tuple[Any, ...]]:
+            rows = []
+            for path in sorted(self.directory.iterdir()):
+                m = _RESULT_NAME.match(path.name)
+                mime = _MIME_OF_EXT.get(m["ext"]) if m else None
+                if m is None or mime is None or not path.is_file():
+                    continue
+                try:
+                    st = path.stat()
+                    with Image.open(path) as img:  # reads the header only
+                        width, height = img.size
+                except (OSError, UnidentifiedImageError, ValueError) as exc:
+                    log.error("Not re-indexing %s: it cannot be read as an image (%s).", path, exc)
+                    continue
+                meta = json.dumps({"reindexed": True})
+                op, size, made = m["operation"], st.st_size, st.st_mtime
+                rows.append((m["id"], str(path), mime, size, width, height, op, "unknown", None, "[]", meta, made))
+            return rows
+
+        rows = await anyio.to_thread.run_sync(scan)
+
+        def insert(c: Any) -> int:
+            before = c.total_changes
+            c.executemany("INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            return c.total_changes - before
+
+        added = await self.db.transact(insert)
+        log.warning("Re-indexed %d result file(s) from %s.", added, self.directory)
+        return added
 
     async def read(self, result_id: str) -> tuple[ResultRecord, bytes]:
         """The record and its file's bytes.

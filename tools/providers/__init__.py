@@ -1,11 +1,147 @@
-"""Provider clients: one vendor's HTTP contract each, typed results, no MCP.
+"""The providers, one folder per vendor, and the one registry that describes them.
 
-`CLIENTS` maps a provider name to "module:Class"; the runtime imports and opens a
-client only when a tool first needs it (cold start stays fast).
+Every provider (the three hosted APIs and the offline `local` backend) is a client class with
+the same shape: `from_settings(settings, *, transport, policy, **extra)` (raises NotConfigured),
+`async with`, one async method per feature taking `(…, hooks)` and returning `ProviderImage`s,
+`resume(ref, hooks)` where a job can outlive the process, and `balance()` where there is money.
+
+`REGISTRY` says, per provider, which settings it needs, how to set it up, its webhook path and
+what each operation costs; settings checks, `doctor`, routing, `check_credits` and the README's
+table read it. Importing this module imports no client (cold start stays fast): the runtime
+imports a client when a tool first needs it.
 """
 
-CLIENTS = {
-    "aluo": "tools.providers.aluo.client:AluoClient",
-    "youcam": "tools.providers.youcam.client:YouCamClient",
-    "removedo": "tools.providers.removedo.client:RemovedoClient",
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from tools.core.settings import Settings
+
+Basis = Literal["documented", "estimated"]
+ProviderName = Literal["aluo", "youcam", "removedo", "local"]
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Credits per unit of an operation (per call, per output image, per variant)."""
+
+    credits: float
+    basis: Basis
+    per: str = "call"
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    name: ProviderName
+    title: str
+    client: str  # "module:Class", imported on first use
+    keys: tuple[str, ...]  # the Settings fields that must be set
+    env: tuple[str, ...]  # their environment variables, for messages
+    setup: str  # what to do when it is not set up
+    base_url: str | None = None  # the Settings field holding its base URL
+    webhook_path: str | None = None
+    costs: Mapping[str, Cost] = field(default_factory=dict)
+    paid: bool = True
+
+
+def _local_setup() -> str:
+    from tools.providers.local import INSTALL_HINT
+
+    return f"install the offline extra: {INSTALL_HINT}"
+
+
+REGISTRY: dict[str, ProviderInfo] = {
+    "aluo": ProviderInfo(
+        name="aluo",
+        title="Aluo AI",
+        client="tools.providers.aluo.client:AluoClient",
+        keys=("aluo_api_key",),
+        env=("ALUO_API_KEY",),
+        setup="set ALUO_API_KEY (an Aluo API key, sk-…, from your aluo.ai account)",
+        base_url="aluo_base_url",
+        costs={
+            # Aluo does not document remove-bg's or ai-generate-background's price: 1 is its smallest unit.
+            "remove_background": Cost(1, "estimated"),
+            "generate_background": Cost(1, "estimated"),
+            # Seed 001/002, Free plan (PRO: 35).
+            "edit_photo": Cost(40, "documented", per="output image"),
+            "generate_product_photo": Cost(40, "documented", per="variant"),
+        },
+    ),
+    "youcam": ProviderInfo(
+        name="youcam",
+        title="YouCam (Perfect Corp)",
+        client="tools.providers.youcam.client:YouCamClient",
+        keys=("youcam_api_key", "youcam_secret_key"),
+        env=("YOUCAM_API_KEY", "YOUCAM_SECRET_KEY"),
+        setup="set YOUCAM_API_KEY and YOUCAM_SECRET_KEY (from the YouCam API console)",
+        base_url="youcam_base_url",
+        # The seeds give no per-task price; YouCam charges units on success only.
+        costs={"*": Cost(1, "estimated", per="task")},
+    ),
+    "removedo": ProviderInfo(
+        name="removedo",
+        title="Removedo",
+        client="tools.providers.removedo.client:RemovedoClient",
+        keys=("removedo_api_key",),
+        env=("REMOVEDO_API_KEY",),
+        setup="set REMOVEDO_API_KEY (an API key from removedo.com, sk_live_…)",
+        base_url="removedo_base_url",
+        webhook_path="/webhooks/removedo/{secret}",
+        costs={"remove_background": Cost(1, "documented", per="job")},
+    ),
+    "local": ProviderInfo(
+        name="local",
+        title="offline (this machine)",
+        client="tools.providers.local.provider:LocalProvider",
+        keys=(),
+        env=(),
+        setup="",  # computed: the install hint depends on how photo-mcp was installed
+        paid=False,
+    ),
 }
+HOSTED = tuple(name for name, info in REGISTRY.items() if info.paid)
+# Offline operations that need the segmentation model, not only numpy and OpenCV.
+_NEEDS_MODEL = frozenset({"remove_background", "blur_background", "place_on_background"})
+
+
+def info(name: str) -> ProviderInfo:
+    """Raises:
+    KeyError: for a name that is not a provider.
+    """
+    return REGISTRY[name]
+
+
+def setup_hint(name: str) -> str:
+    return _local_setup() if name == "local" else REGISTRY[name].setup
+
+
+def missing(settings: Settings, name: str, operation: str | None = None) -> str | None:
+    """Why `name` cannot run `operation` here (its setup message), or None when it can."""
+    if name == "local":
+        from tools.providers.local import available
+
+        return None if available(need_model=operation is None or operation in _NEEDS_MODEL) else _local_setup()
+    provider = REGISTRY[name]
+    for key in provider.keys:
+        value = getattr(settings, key)
+        if value is None or not value.get_secret_value().strip():
+            return provider.setup
+    return None
+
+
+def configured(settings: Settings, name: str, operation: str | None = None) -> bool:
+    return missing(settings, name, operation) is None
+
+
+def cost(name: str, operation: str) -> Cost:
+    """What one unit of `operation` costs on `name` (free for the offline backend)."""
+    costs = REGISTRY[name].costs
+    return costs.get(operation) or costs.get("*") or Cost(0, "documented")
+
+
+def estimate(name: str, operation: str, units: int = 1) -> float:
+    """Credits the caps see for `units` of `operation` on `name`."""
+    return cost(name, operation).credits * units

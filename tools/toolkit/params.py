@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from mcp_types import ToolAnnotations
+from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
+
+from tools.toolkit.render import ToolOutput
 
 ImageRef = Annotated[
     str,
@@ -29,3 +31,25 @@ PAID_REMOTE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idem
 READ_ONLY_REMOTE = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
 )
+
+# YouCam style ids exceed 2^53: integers in every schema, never floats.
+StyleId = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=0,
+        description="A style id from list_styles, as an integer (ids exceed 2^53: pass them exactly, never rounded)",
+        examples=[22205685004925400],
+    ),
+]
+GroupId = Annotated[
+    int | None,
+    Field(
+        strict=True,
+        ge=0,
+        description="The style's group id from list_style_groups (optional: found from the catalog when omitted)",
+    ),
+]
+Box = Annotated[list[int], Field(min_length=4, max_length=4, description="[x0, y0, x1, y1] in source pixels")]
+# The output of every image-producing tool (its outputSchema is ToolOutput).
+Result = Annotated[CallToolResult, ToolOutput]

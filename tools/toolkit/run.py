@@ -1,80 +1,156 @@
-"""Running a tool call as a job: submit, wait within the budget while streaming
-progress, hand off if it takes longer, and shape the output.
+"""Running a tool call: as a job, within the wait budget, streaming progress, then rendered.
 
-This is the bridge between MCP (`Context`) and the job machinery.
+    run_provider  a provider call: routed over candidates, caps checked per paid attempt,
+                  outputs saved with the job's lineage (the one path every provider call takes)
+    run_local_edit  a Pillow edit of the inputs, run by the offline provider through run_provider
+    run_job       any work as a job; waits, or hands the job id over when the budget runs out
+    wait_and_render  wait for a job (get_job) and render whatever state it is in
+
+A tool receives a `Call`: the runtime and the caller's progress channel. The server adapter
+builds it from the MCP request; a test builds its own.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import math
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import anyio
-from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 
-from tools.core.errors import PhotoError
-from tools.core.jobs import Job, Work
+from tools import providers
+from tools.core import images
+from tools.core.jobs import Job, JobContext, Outcome, Work
+from tools.core.refs import ImageSource
+from tools.providers.base import ProviderImage
+from tools.providers.routing import first_that_works
 from tools.runtime import Runtime
 from tools.toolkit.render import render
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 HEARTBEAT_S = 4.0  # below the 5 s the clients are promised
-P = ParamSpec("P")
-R = TypeVar("R")
+Progress = Callable[[float, float | None, str | None], Awaitable[None]]
+# What a provider feature returns: its images, optionally with details for the whole result.
+Produced = list[ProviderImage] | tuple[list[ProviderImage], dict[str, Any]]
+# One provider call inside a job: the opened client, the job's hooks -> images (and details).
+Attempt = Callable[[Any, JobContext], Awaitable[Produced]]
 
 
-def runtime_of(ctx: Context) -> Runtime:
-    return ctx.request_context.lifespan_context
+def split_produced(produced: Produced) -> tuple[list[ProviderImage], dict[str, Any]]:
+    return produced if isinstance(produced, tuple) else (produced, {})
 
 
-def photo_tool(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Turn our `PhotoError`s into `ToolError`s, so the model reads their message."""
+@dataclass
+class Call:
+    """What a tool receives: the runtime, and how to tell the caller about progress."""
 
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await fn(*args, **kwargs)
-        except PhotoError as exc:
-            raise ToolError(exc.message) from None
+    runtime: Runtime
+    report: Progress | None = None
 
-    # The docstring is the description the model reads: no source indentation in it.
-    wrapper.__doc__ = inspect.cleandoc(fn.__doc__ or "")
-    # Resolve string annotations in the tool module, not in this one.
-    wrapper.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
-    return wrapper
+    async def progress(self, value: float, total: float | None, message: str | None) -> None:
+        if self.report is not None:
+            await self.report(value, total, message)
+
+
+async def run_provider(
+    call: Call,
+    operation: str,
+    order: Sequence[str],
+    attempt: Attempt,
+    *,
+    params: dict[str, Any],
+    inputs: Sequence[ImageSource] = (),
+    units: int = 1,
+    message: str = "",
+) -> CallToolResult:
+    """Run `attempt` on the first provider of `order` that works, as one job.
+
+    `order` comes from `routing.candidates` (checked before anything starts). Each paid attempt
+    is checked against the credit caps and reserved before it is sent; the results record the
+    provider that actually ran and the job's inputs.
+
+    Raises:
+        BudgetExceeded: the first provider's estimate breaks a cap (nothing is sent).
+    """
+    rt = call.runtime
+
+    async def work(job: JobContext) -> Outcome:
+        async def one(name: str) -> Outcome:
+            await job.set_provider(name)
+            await job.reserve(providers.estimate(name, operation, units))
+            await job.progress(f"{operation} on {name}", 0.05)
+            outputs, details = split_produced(await attempt(await rt.client(name), job))
+            return Outcome(await rt.save_outputs(job, outputs), details=details, message=message)
+
+        outcome, skipped = await first_that_works(order, one)
+        if skipped:
+            outcome.details["skipped"] = skipped
+            outcome.message = " ".join(m for m in (outcome.message, f"Skipped {'; '.join(skipped)}.") if m)
+        return outcome
+
+    estimate = providers.estimate(order[0], operation, units)
+    return await run_job(call, operation, order[0], params, work, estimate=estimate, inputs=inputs)
+
+
+async def run_local_edit(
+    call: Call,
+    operation: str,
+    sources: Sequence[ImageSource],
+    params: dict[str, Any],
+    edit: Callable[[list[Image.Image]], Image.Image],
+    *,
+    fmt: str | None = None,
+    quality: int | None = None,
+    max_bytes: int | None = None,
+    model: bool = False,
+    message: str = "",
+) -> CallToolResult:
+    """Run a synchronous Pillow `edit` over the decoded sources on the offline provider.
+
+    The output keeps the first input's format (PNG/JPEG/WebP) unless `fmt` is given; an image
+    with transparency is never silently flattened into JPEG. `model`: the edit runs the
+    segmentation model (it then queues behind other model work).
+    """
+
+    async def attempt(local: Any, job: JobContext) -> list[ProviderImage]:
+        return await local.edit(sources, edit, job, fmt=fmt, quality=quality, max_bytes=max_bytes, model=model)
+
+    return await run_provider(call, operation, ["local"], attempt, params=params, inputs=sources, message=message)
 
 
 async def run_job(
-    ctx: Context,
+    call: Call,
     operation: str,
     provider: str,
     params: dict[str, Any],
     work: Work,
     *,
     estimate: float = 0.0,
+    inputs: Sequence[ImageSource] = (),
 ) -> CallToolResult:
     """Submit `work` as a job and wait for it within the configured budget.
 
     Raises:
         BudgetExceeded: if the estimate breaks a credit cap (nothing is sent).
     """
-    rt = runtime_of(ctx)
-    job = await rt.jobs.submit(operation, provider, params, work, estimate=estimate)
-    return await wait_and_render(ctx, job, rt.settings.wait_seconds, cancel_on_abort=True)
+    rt = call.runtime
+    labels = [s.label for s in inputs]
+    job = await rt.jobs.submit(operation, provider, params, work, estimate=estimate, inputs=labels)
+    return await wait_and_render(call, job, rt.settings.wait_seconds, cancel_on_abort=True)
 
 
-async def wait_and_render(ctx: Context, job: Job, budget: float, *, cancel_on_abort: bool) -> CallToolResult:
+async def wait_and_render(call: Call, job: Job, budget: float, *, cancel_on_abort: bool) -> CallToolResult:
     """Wait up to `budget` seconds for `job`, reporting progress at least every 4 s.
 
     If the client cancels the call and `cancel_on_abort` is set, the job is cancelled
     too; otherwise (get_job) the job keeps running.
     """
-    rt = runtime_of(ctx)
+    rt = call.runtime
     start = time.monotonic()
     sent = -math.inf
     try:
@@ -85,7 +161,7 @@ async def wait_and_render(ctx: Context, job: Job, budget: float, *, cancel_on_ab
             elapsed = time.monotonic() - start
             # Progress must strictly increase; map job progress into [0, 99].
             value = max(sent + 0.01, min(99.0, job.progress * 100))
-            await ctx.report_progress(value, 100, f"{job.message} ({elapsed:.0f} s)")
+            await call.progress(value, 100, f"{job.message} ({elapsed:.0f} s)")
             sent = value
             await rt.jobs.wait_for_change(job, min(HEARTBEAT_S, remaining))
     except anyio.get_cancelled_exc_class():
@@ -94,7 +170,16 @@ async def wait_and_render(ctx: Context, job: Job, budget: float, *, cancel_on_ab
                 await rt.jobs.cancel(job.id)
         raise
     if job.done:
-        await ctx.report_progress(100, 100, job.message if job.state == "succeeded" else job.state)
+        await call.progress(100, 100, job.message if job.state == "succeeded" else job.state)
     records = await rt.store.get_many(job.result_ids) if job.state == "succeeded" else []
     s = rt.settings
     return await render(job, records, preview=s.preview, preview_size=s.preview_size, max_pixels=s.max_pixels)
+
+
+async def probe(call: Call, source: ImageSource) -> images.ImageInfo:
+    """The header facts of `source` (size, format, alpha), read off the event loop.
+
+    Raises:
+        InvalidInput: not an image, or over the pixel limit.
+    """
+    return await images.in_worker(images.probe, await source.read(), call.runtime.settings.max_pixels)
