@@ -95,8 +95,7 @@ def _serve(transport: str, host: str, port: int, env_file: Path | None = None) -
     settings = load_settings(transport, env_file=env_file)  # type: ignore[arg-type]
     server = build_server(settings)
     if transport == "stdio":
-        anyio.run(server.run_stdio_async)
-        return 0
+        return _serve_stdio(server)
     try:
         check_bind(settings, host)
     except InsecureBind as exc:
@@ -111,6 +110,54 @@ def _serve(transport: str, host: str, port: int, env_file: Path | None = None) -
     print(f"photo-mcp: serving {transport} on http://{host}:{port}", file=sys.stderr)
     anyio.run(uvicorn.Server(config).serve)
     return 0
+
+
+STDIO_BANNER = (
+    "photo-mcp: an MCP server for image editing, speaking JSON-RPC on stdin/stdout for an MCP client "
+    "(Claude Desktop, an IDE agent: put this command in its config, see the README); by hand use "
+    "`photo-mcp call TOOL key=value` or `photo-mcp doctor`. Ctrl-C stops it."
+)
+
+
+def _serve_stdio(server: Any) -> int:
+    """Serve stdio until EOF, or until Ctrl-C (SIGINT): then exit 130.
+
+    Started by hand in a terminal, it says on stderr (never stdout: that is the wire) what it is.
+    """
+    if sys.stdin.isatty():
+        print(STDIO_BANNER, file=sys.stderr, flush=True)
+    if sys.platform == "win32":  # no SIGINT receiver there; Ctrl-C raises KeyboardInterrupt (main → 130)
+        anyio.run(server.run_stdio_async)
+    else:
+        anyio.run(_stdio_until_interrupted, server)
+    return 0
+
+
+async def _stdio_until_interrupted(server: Any) -> None:
+    """Run the stdio server; on SIGINT close it and leave the process with exit code 130.
+
+    Leaving by `os._exit`: the transport reads stdin in a worker thread that a terminal keeps
+    blocked until the next line, and waiting for that thread is why Ctrl-C used to do nothing.
+    """
+    import signal
+
+    async with anyio.create_task_group() as tg:
+
+        async def stop_on_sigint() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT) as signals:
+                async for _ in signals:
+                    break
+            tg.cancel_scope.cancel()  # sessions end, the lifespan closes the runtime
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                # The lifespan clears the attribute once the runtime is closed; there is no event for it.
+                while getattr(server, "runtime", None) is not None:  # noqa: ASYNC110
+                    await anyio.sleep(0.05)
+            sys.stderr.flush()
+            os._exit(130)
+
+        tg.start_soon(stop_on_sigint)
+        await server.run_stdio_async()
+        tg.cancel_scope.cancel()
 
 
 def _parse_value(text: str) -> Any:
