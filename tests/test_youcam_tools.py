@@ -371,7 +371,10 @@ async def test_style_ids_must_be_integers(tmp_path: Path, workdir: Path) -> None
 
 
 async def test_six_concurrent_hairstyle_jobs_under_the_rate_limits(tmp_path: Path, workdir: Path) -> None:
-    fake = FakeYouCam(polling_interval_ms=20, rate_limits=[(10, 1.0)])
+    # The fake's speed, not the machine's, makes the limiter queue jobs: with a poll due every
+    # 0.25 s per task, 10 requests/s leave room for about two running tasks, and each task runs
+    # for 3 polls, far longer than the six calls take to arrive however busy the machine is.
+    fake = FakeYouCam(polling_interval_ms=20, polls_until_done=3, rate_limits=[(10, 1.0)])
     src = _photo(workdir, size=(300, 200))
     messages: list[str] = []
 
@@ -379,7 +382,7 @@ async def test_six_concurrent_hairstyle_jobs_under_the_rate_limits(tmp_path: Pat
         messages.append(message or "")
 
     results: list[Any] = []
-    async with youcam(tmp_path, fake, youcam_rate_limits="10/1") as (fake, client):
+    async with youcam(tmp_path, fake, youcam_rate_limits="10/1", youcam_max_poll_gap=0.25) as (fake, client):
 
         async def one(k: int) -> None:
             style = HAIR[0][2][k][0]
