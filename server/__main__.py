@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -167,6 +168,39 @@ def _parse_value(text: str) -> Any:
         return text
 
 
+def _image_params(schema: dict[str, Any]) -> set[str]:
+    """The tool's image parameters: those whose schema shows a path or photo:// example."""
+    names = set()
+    for name, prop in (schema.get("properties") or {}).items():
+        text = json.dumps(prop)
+        if "photo://results/" in text or '"~/' in text:
+            names.add(name)
+    return names
+
+
+def _paths_from_cwd(arguments: dict[str, Any], image_params: set[str]) -> dict[str, Any]:
+    """Relative file paths in image arguments, made absolute against the caller's directory.
+
+    The CLI runs where the user typed it, so `image=mug.png` means ./mug.png (the server itself
+    resolves relative paths against its output dir: MCP hosts start it in /). A bare word such as
+    `background=white` is not a path: only values with a suffix, a separator, or a file here are.
+    """
+
+    def absolute(value: Any) -> Any:
+        if isinstance(value, list):
+            return [absolute(v) for v in value]
+        if not isinstance(value, str) or not value or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", value):
+            return value  # not text, or a URI / URL / data: / photo:// / Windows drive
+        path = Path(value)
+        if path.is_absolute() or value.startswith("~"):
+            return value
+        if path.suffix or os.sep in value or "/" in value or (Path.cwd() / path).exists():
+            return str(Path.cwd() / path)
+        return value
+
+    return {k: absolute(v) if k in image_params else v for k, v in arguments.items()}
+
+
 @asynccontextmanager
 async def _client(env_file: Path | None = None) -> AsyncIterator[Any]:
     from mcp import Client
@@ -190,6 +224,8 @@ async def _call(tool: str, pairs: list[str], env_file: Path | None = None) -> in
         print(f"  … {message or ''}", file=sys.stderr)
 
     async with _client(env_file) as client:
+        schemas = {t.name: t.input_schema for t in (await client.list_tools()).tools}
+        arguments = _paths_from_cwd(arguments, _image_params(schemas.get(tool) or {}))
         result = await client.call_tool(tool, arguments, progress_callback=progress)
     for block in result.content:
         if block.type == "text":
