@@ -461,8 +461,16 @@ def gray_world(img: Image.Image) -> Image.Image:
 
 COLOUR_METHODS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "gray-world": gray_world,
-    "correct_colors before": lambda im: edits.correct_colors(im, protect_skin=False, min_cast_degrees=0.0),
-    "correct_colors new default": lambda im: edits.correct_colors(im),
+    "correct_colors before": lambda im: edits._correct_colors(
+        im, protect_skin=False, min_cast_degrees=0.0, damp_uncertain=False
+    ),
+    "+ skin protection": lambda im: edits._correct_colors(
+        im, protect_skin=True, min_cast_degrees=0.0, damp_uncertain=False
+    ),
+    "+ confidence damping": lambda im: edits._correct_colors(
+        im, protect_skin=True, min_cast_degrees=0.0, damp_uncertain=True
+    ),
+    "correct_colors new default (+ no-op below 3°)": lambda im: edits.correct_colors(im),
 }
 
 
