@@ -48,6 +48,7 @@ BENCHES = (
     Bench("load", "", (), ("--quick",), module="tests.benchmarks.bench_load"),
     # Memory runs after the load: its 20 concurrent 24 MP decodes leave the machine busy for a while.
     Bench("memory", "", (), ("--quick",), module="tests.benchmarks.bench_memory"),
+    Bench("soak", "", (), ("--quick",), module="tests.benchmarks.bench_soak"),
     Bench(
         "local",
         LOCAL_AI,
