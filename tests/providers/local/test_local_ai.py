@@ -84,7 +84,7 @@ SCENES = [
 def test_available_and_install_hint() -> None:
     assert available() and available(need_model=False)
     err = LocalAIUnavailable("numpy missing")
-    assert "pip install 'photo-mcp[local]'" in str(err) and INSTALL_HINT in str(err)
+    assert INSTALL_HINT in str(err) and "[local]" in INSTALL_HINT
 
 
 def test_import_is_cheap() -> None:

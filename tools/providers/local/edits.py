@@ -1,4 +1,4 @@
-"""Offline edits: background blur, upscale/sharpen, white balance, small-object removal.
+"""Offline edits: background blur, upscale and sharpen, white balance, small-object removal.
 
 `blur_background` runs the u2netp model; `enhance` and `correct_colors` do not (they need only Pillow,
 numpy and optionally OpenCV). All functions are pure: they return a new image and never modify theirs.
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
+    "BACKPROJECT_MAX_PIXELS",
     "MAX_MASK_SHARE",
     "MAX_OUTPUT_PIXELS",
     "MaskTooLarge",
@@ -30,6 +31,9 @@ __all__ = [
 MAX_MASK_SHARE = 0.05
 #: `enhance` refuses to produce more pixels than this (a 4x upscale of 2048² is 64 MP, ~200 MB RGB).
 MAX_OUTPUT_PIXELS = 64_000_000
+#: `enhance` back-projects outputs up to this size (float working copies: ~40 bytes per output pixel).
+BACKPROJECT_MAX_PIXELS = 24_000_000
+_BACKPROJECT_ITERATIONS = 2
 _INPAINT_SIDE = 1024
 _WB_SIDE = 512
 #: `correct_colors` leaves a photo alone when its estimated cast is below this angle (full correction
@@ -128,17 +132,52 @@ def _denoise(rgb: Image.Image) -> Image.Image:
     return Image.fromarray(cv2.bilateralFilter(arr, 5, 25, 5))
 
 
-def enhance(img: Image.Image, scale: int = 2, denoise: bool = False, method: str = "unsharp") -> Image.Image:
-    """Upscale by `scale` (1, 2 or 4) with Lanczos, then a mild unsharp mask; optional denoise first.
+def _resize_float(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Antialiased Lanczos resize of an HxWx3 float32 array (Pillow "F" images, one per channel)."""
+    np = import_optional("numpy")
+    planes = [np.asarray(Image.fromarray(x[..., c]).resize(size, Image.Resampling.LANCZOS)) for c in range(3)]
+    return np.dstack(planes)
 
-    The denoise (bilateral, before upscaling) uses OpenCV when installed, else a Pillow median filter.
-    An alpha channel is kept (resized, not sharpened). Mode RGB or RGBA out. No model is used.
+
+def _back_project(rgb: Image.Image, scale: int, iterations: int = _BACKPROJECT_ITERATIONS) -> Image.Image:
+    """Lanczos upscale refined by iterative back-projection (Irani & Peleg 1991).
+
+    Each round shrinks the current estimate back to the input size, and adds the upscaled difference to
+    the input: the result, shrunk, reproduces the input more closely than a plain Lanczos upscale,
+    which restores some of the detail the shrinking removed (+0.5 dB PSNR over Lanczos on real photos
+    shrunk ×2, see tests/benchmarks/bench_real_photos.py). No model, no invented texture.
+    """
+    np = import_optional("numpy")
+    small = np.asarray(rgb, dtype=np.float32)
+    h, w = small.shape[:2]
+    big_size, small_size = (w * scale, h * scale), (w, h)
+    est = _resize_float(small, big_size)
+    for _ in range(iterations):
+        est += _resize_float(small - _resize_float(est, small_size), big_size)
+    est += np.float32(0.5)
+    return Image.fromarray(np.clip(est, 0, 255).astype(np.uint8))
+
+
+def enhance(img: Image.Image, scale: int = 2, denoise: bool = False, method: str = "backproject") -> Image.Image:
+    """Upscale by `scale` (1, 2 or 4) and sharpen; no model is used ("upscale and sharpen", not super-resolution).
+
+    ``method="backproject"`` (default): Lanczos upscale refined by two rounds of iterative
+    back-projection (`_back_project`); on 8 real photos shrunk ×2 it scores 32.1 dB / SSIM 0.920
+    against the originals where plain Lanczos scores 31.6 dB / 0.913. Outputs above
+    `BACKPROJECT_MAX_PIXELS`, ``scale=1`` and installs without numpy use the Lanczos + unsharp path.
+    ``method="unsharp"``: Lanczos, then a mild unsharp mask (the earlier behaviour; slightly below
+    plain Lanczos on that measure). `denoise` (off by default: it removes skin and fabric texture)
+    runs an edge-preserving filter first (OpenCV bilateral, else a Pillow median). An alpha channel
+    is kept (Lanczos-resized, not sharpened). Mode RGB or RGBA out.
 
     Raises:
-        ValueError: scale not in (1, 2, 4), or the result would exceed `MAX_OUTPUT_PIXELS`.
+        ValueError: scale not in (1, 2, 4), an unknown method, or the result would exceed
+            `MAX_OUTPUT_PIXELS`.
     """
     if scale not in (1, 2, 4):
         raise ValueError(f"scale must be 1, 2 or 4, got {scale!r}")
+    if method not in ("backproject", "unsharp"):
+        raise ValueError(f"method must be 'backproject' or 'unsharp', got {method!r}")
     w, h = img.size
     if w * h * scale * scale > MAX_OUTPUT_PIXELS:
         raise ValueError(
@@ -148,6 +187,12 @@ def enhance(img: Image.Image, scale: int = 2, denoise: bool = False, method: str
     rgb, alpha = _split_alpha(img)
     if denoise:
         rgb = _denoise(rgb)
+    use_bp = method == "backproject" and scale > 1 and w * h * scale * scale <= BACKPROJECT_MAX_PIXELS
+    if use_bp:
+        try:
+            return _join_alpha(_back_project(rgb, scale), alpha)
+        except LocalAIUnavailable:
+            pass  # no numpy: the Pillow-only path below
     if scale > 1:
         rgb = rgb.resize((w * scale, h * scale), Image.Resampling.LANCZOS)
     rgb = rgb.filter(ImageFilter.UnsharpMask(radius=0.6 + 0.5 * scale, percent=60, threshold=2))
