@@ -12,13 +12,21 @@ Routes (the client's base URL is "<served>/api"; it joins relative paths such as
 
 Documented (seed): the envelopes, `Bearer sk-...` auth, the edit/generate validation messages,
 the 10 aspect ratios, png|jpeg|webp, Free/PRO prices (edit 40/35; generate 40/80/160 and 35/70/140),
-async jobs charged only on SUCCESS, remove-bg charged at call time and refunded on failure.
+async jobs charged only on SUCCESS ("deducted ... after obtaining the results"), remove-bg charged at
+call time and refunded on failure (providers.md §2.1, from the overview page).
+
+Not in the seeds, so off unless a knob says so:
+- `credits_deducted` / `credits_remaining` in the envelope (only the overview page's example shows
+  them): `credit_fields=True` adds them; by default no answer carries a credit amount.
 
 Inferred (providers.md says so, or the seeds are silent), pinned here:
 - error `code` per HTTP status: 401 -> -2, 402 -> 402, 5xx -> 500, anything else (400, 404, 429) -> -1;
   429 is the plain error envelope plus `Retry-After`.
 - remove-bg / ai-generate-background prices are unknown: knobs, default 1 credit.
-- ai-generate-background takes JSON and answers `data.url` (a JPEG here).
+- ai-generate-background takes JSON and answers `data.url` (a JPEG here); the seed says only
+  "background image URL", so `background_shape="images"` answers `data.images[0].url` instead.
+- an edit with numImages > 1 is charged the per-edit price once per output image (seed 001 gives
+  the per-edit price only; generation is billed per image in seed 002).
 - status payloads: PENDING carries `images: []`; FAILED carries `images: []` and an `error` text;
   editor SUCCESS adds `description`; every image is {url, width, height, content_type}.
 - the balance is checked at submit (402) but charged on the SUCCESS poll; if the balance has
@@ -125,6 +133,8 @@ class FakeAluo:
         fail_jobs: bool = False,
         fail_message: str = "Image generation failed",
         rate_limit_per_min: int | None = None,
+        credit_fields: bool = False,
+        background_shape: str = "url",
     ) -> None:
         if tier not in PRICES:
             raise ValueError(f"tier must be one of {sorted(PRICES)}")
@@ -139,6 +149,10 @@ class FakeAluo:
         self.fail_jobs = fail_jobs  # read when a job reaches its terminal poll, so tests may flip it late
         self.fail_message = fail_message
         self.rate_limit_per_min = rate_limit_per_min
+        self.credit_fields = credit_fields  # undocumented credits_deducted/credits_remaining: off by default
+        if background_shape not in ("url", "images"):
+            raise ValueError("background_shape is 'url' or 'images'")
+        self.background_shape = background_shape
         self.cdn_html = False  # /cdn answers 200 text/html instead of the image (a CDN error page)
         self.requests: list[Recorded] = []
         self.charges: list[Charge] = []
@@ -257,8 +271,10 @@ class FakeAluo:
         return None
 
     def _ok(self, data: dict[str, Any], deducted: int = 0) -> JSONResponse:
-        body = {"code": 0, "success": True, "data": data, "credits_deducted": deducted}
-        return JSONResponse({**body, "credits_remaining": self.balance})
+        body: dict[str, Any] = {"code": 0, "success": True, "data": data}
+        if self.credit_fields:
+            body |= {"credits_deducted": deducted, "credits_remaining": self.balance}
+        return JSONResponse(body)
 
     def _require_credits(self, cost: int) -> None:
         if self.balance < cost:
@@ -369,7 +385,7 @@ class FakeAluo:
             if i == 0 and ratio is None:  # no ratio asked: keep the first input's shape
                 scale = self.image_long_side / max(dims)
                 size = (max(1, round(dims[0] * scale)), max(1, round(dims[1] * scale)))
-        cost = self.prices()["edit"]
+        cost = self.prices()["edit"] * num  # per output image (see the docstring)
         self._require_credits(cost)
         task_id = self._new_id("edit")
         inputs = list(urls)  # uploaded files become CDN URLs, as the real service hosts them
@@ -455,7 +471,8 @@ class FakeAluo:
         self._charge(task_id, self.background_cost, "background")
         w, h = aspect_size("1:1", self.image_long_side)
         url = self._result_image(request, task_id, w, h, "jpeg")["url"]
-        return self._ok({"url": url}, self.background_cost)
+        data: dict[str, Any] = {"url": url} if self.background_shape == "url" else {"images": [{"url": url}]}
+        return self._ok(data, self.background_cost)
 
     async def _cdn(self, request: Request, rec: Recorded) -> Response:
         item = self.cdn.get(request.path_params["name"])

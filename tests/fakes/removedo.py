@@ -12,7 +12,11 @@ Inferred (providers.md says so, clients must be tolerant there):
 - The job-status body: `{"jobId","status","createdAt","completedAt","outputUrl","errorMessage"}`, with
   the result-URL key switchable (`result_key="resultUrl"`) to test client tolerance.
 - cuid-like job ids ("c" + 24 base36 chars); error bodies `{"error": "..."}`; any 2xx acks a webhook
-  (no retries, no signature); the credit is charged at submit and REFUNDED when the job fails.
+  (no retries, no signature); the credit is charged at submit.
+- Refunds: the seed's "Credit Refunds" section is empty, so a failed job is NOT refunded unless the
+  `refund_failed=True` knob says so (clients must not state either as fact).
+- `estimatedCompletionTime` is a free-form string in the seed ("30-60 seconds"); the `estimate` knob
+  changes it (None leaves the field out) so clients are tested on other shapes.
 
 Choices of this fake (not in the contract):
 - Validation order on submit: auth (401), suspension (403), parameters (400), credits (402). Injected
@@ -169,6 +173,8 @@ class FakeRemovedo:
         url_output_size: tuple[int, int] = (64, 48),
         webhook_timeout_s: float = 5.0,
         webhook_transport: httpx2.AsyncBaseTransport | None = None,
+        refund_failed: bool = False,
+        estimate: str | None = ESTIMATE,
     ) -> None:
         self.api_key = api_key
         self.balance: int = credits
@@ -183,6 +189,8 @@ class FakeRemovedo:
         self.webhook_timeout_s = webhook_timeout_s
         # Lets a test deliver webhooks into an ASGI app without a socket (httpx2.ASGITransport).
         self.webhook_transport = webhook_transport
+        self.refund_failed = refund_failed  # undocumented: off by default
+        self.estimate = estimate
 
         self.requests: list[Recorded] = []
         self.charges: list[Charge] = []
@@ -346,8 +354,9 @@ class FakeRemovedo:
             "jobId": job.id,
             "status": "processing",
             "createdAt": job.created_at,
-            "estimatedCompletionTime": ESTIMATE,
         }
+        if self.estimate is not None:
+            body["estimatedCompletionTime"] = self.estimate
         return JSONResponse(body, status_code=202)
 
     async def _status(self, request: Request, rec: Recorded) -> Response:
@@ -391,8 +400,9 @@ class FakeRemovedo:
         if self.fail_jobs:
             job.status = "failed"
             job.error_message = FAILED_MESSAGE
-            self.balance += 1  # inferred refund of the credit charged at submit
-            self.charges.append(Charge(job.id, -1, "refund"))
+            if self.refund_failed:  # knob: the seed does not say whether failed jobs are refunded
+                self.balance += 1
+                self.charges.append(Charge(job.id, -1, "refund"))
         else:
             job.status = "completed"
             source = job.image if job.image is not None else scene(*self.url_output_size)

@@ -91,7 +91,7 @@ def test_constructor_validates_tier_and_api_base() -> None:
 
 
 async def test_remove_bg_file_returns_transparent_png_of_input_size() -> None:
-    fake = FakeAluo(credits=10)
+    fake = FakeAluo(credit_fields=True, credits=10)
     src = image_bytes(120, 80, "jpeg")
     async with client(fake) as c:
         r = await c.post("/remove-bg", files={"file": ("shoe.jpg", src, "image/jpeg")})
@@ -116,7 +116,7 @@ async def test_remove_bg_file_returns_transparent_png_of_input_size() -> None:
 
 
 async def test_remove_bg_image_url_fetches_nothing_and_records_the_field() -> None:
-    fake = FakeAluo(remove_bg_cost=3)
+    fake = FakeAluo(credit_fields=True, remove_bg_cost=3)
     async with client(fake) as c:
         r = await c.post("/remove-bg", data={"imageUrl": URL}, files={"unused": ("x.txt", b"x", "text/plain")})
         data = r.json()["data"]
@@ -156,8 +156,8 @@ async def test_remove_bg_needs_an_image_and_credits() -> None:
 # -- photo editor -----------------------------------------------------------------------------------
 
 
-async def test_edit_json_pending_then_success_charges_40_once() -> None:
-    fake = FakeAluo(credits=100, polls_until_done=2)
+async def test_edit_json_pending_then_success_charges_40_per_image_once() -> None:
+    fake = FakeAluo(credit_fields=True, credits=100, polls_until_done=2)
     req = {"prompt": "Make it blue", "imageUrls": [URL], "aspectRatio": "16:9", "outputFormat": "webp"}
     async with client(fake) as c:
         r = await c.post("/photo-editor/generate", json={**req, "numImages": 2})
@@ -172,15 +172,15 @@ async def test_edit_json_pending_then_success_charges_40_once() -> None:
     assert (data["prompt"], data["aspectRatio"], data["outputFormat"]) == ("Make it blue", "16:9", "webp")
     assert data["numImages"] == 2 and data["inputImages"] == [URL]
     assert [b["data"]["status"] for b in bodies] == ["PENDING", "PENDING", "SUCCESS"]
-    assert bodies[0]["data"]["images"] == [] and [b["credits_deducted"] for b in bodies] == [0, 0, 40]
-    assert bodies[-1]["credits_remaining"] == 60 and again["credits_deducted"] == 0
+    assert bodies[0]["data"]["images"] == [] and [b["credits_deducted"] for b in bodies] == [0, 0, 80]
+    assert bodies[-1]["credits_remaining"] == 20 and again["credits_deducted"] == 0
     assert again["data"]["images"] == images and isinstance(bodies[-1]["data"]["description"], str)
     assert len(images) == 2 and len({i["url"] for i in images}) == 2
     for meta, dl in zip(images, downloads, strict=True):
         assert meta["content_type"] == "image/webp" == dl.headers["content-type"]
         img = decode(dl.content)
         assert img.format == "WEBP" and img.size == (meta["width"], meta["height"]) == (64, 36)
-    assert [(ch.task_id, ch.amount, ch.what) for ch in fake.charges] == [(data["taskId"], 40, "edit")]
+    assert [(ch.task_id, ch.amount, ch.what) for ch in fake.charges] == [(data["taskId"], 80, "edit")]
     assert set(fake.requests[0].json) == {*req, "numImages"}
 
 
@@ -250,7 +250,7 @@ async def test_edit_multipart_validation_and_all_ratios_accepted() -> None:
 
 
 async def test_edit_credit_check_at_submit_and_pro_price() -> None:
-    fake = FakeAluo(credits=34, tier="pro", polls_until_done=0)
+    fake = FakeAluo(credit_fields=True, credits=34, tier="pro", polls_until_done=0)
     async with client(fake) as c:
         req = {"prompt": "x", "imageUrls": [URL]}
         assert_error(await c.post("/photo-editor/generate", json=req), 402, 402, "Insufficient credits")
@@ -261,7 +261,7 @@ async def test_edit_credit_check_at_submit_and_pro_price() -> None:
 
 
 async def test_failed_jobs_charge_nothing() -> None:
-    fake = FakeAluo(credits=200, polls_until_done=1)
+    fake = FakeAluo(credit_fields=True, credits=200, polls_until_done=1)
     async with client(fake) as c:
         task = (await c.post("/photo-editor/generate", json={"prompt": "x", "imageUrls": [URL]})).json()
         fake.fail_jobs = True  # read at the terminal poll, so it can be flipped after submit
@@ -304,7 +304,7 @@ async def test_status_unknown_or_missing_task(path: str) -> None:
 @pytest.mark.parametrize(("n", "free", "pro"), [(1, 40, 35), (2, 80, 70), (4, 160, 140)])
 async def test_generate_prices_per_variant_count(n: int, free: int, pro: int) -> None:
     for tier, price in (("free", free), ("pro", pro)):
-        fake = FakeAluo(tier=tier, credits=1000, polls_until_done=0)
+        fake = FakeAluo(credit_fields=True, tier=tier, credits=1000, polls_until_done=0)
         async with client(fake) as c:
             task = (await c.post("/photo-generate/generate", json={"prompt": "m", "nVariants": n})).json()
             done = (await c.get("/photo-generate/status", params={"taskId": task["data"]["taskId"]})).json()
@@ -370,7 +370,7 @@ async def test_generate_balance_checked_against_variant_price() -> None:
 
 
 async def test_background_is_synchronous_real_image_charged_at_call() -> None:
-    fake = FakeAluo(credits=2, background_cost=2)
+    fake = FakeAluo(credit_fields=True, credits=2, background_cost=2)
     async with client(fake) as c:
         r = await c.post("/ai-generate-background", json={"prompt": "白色摄影棚 studio"})
         out = await c.get(r.json()["data"]["url"])
@@ -468,3 +468,44 @@ async def test_over_loopback_urls_use_the_served_port_and_delay_causes_timeouts(
             with pytest.raises(httpx2.ReadTimeout):
                 await c.get("/photo-editor/status", params={"taskId": "x"}, timeout=0.03)
     assert fake.requests[0].files["file"][0] == "p.webp"
+
+
+# -- what the seeds do not document stays off by default -----------------------------------------------
+
+
+async def test_no_credit_fields_unless_the_knob_says_so() -> None:
+    fake = FakeAluo(polls_until_done=0)
+    async with client(fake) as c:
+        bodies = [
+            (await c.post("/ai-generate-background", json={"prompt": "studio"})).json(),
+            (await c.post("/photo-generate/generate", json={"prompt": "m"})).json(),
+        ]
+        bodies.append((await c.get("/photo-generate/status", params={"taskId": bodies[1]["data"]["taskId"]})).json())
+    for body in bodies:
+        assert body["success"] is True and "credits_deducted" not in body and "credits_remaining" not in body
+    assert [ch.amount for ch in fake.charges] == [1, 40]  # charged all the same
+
+
+@pytest.mark.parametrize(("num", "tier", "cost"), [(1, "free", 40), (3, "free", 120), (2, "pro", 70)])
+async def test_edits_are_charged_per_output_image(num: int, tier: str, cost: int) -> None:
+    fake = FakeAluo(tier=tier, polls_until_done=0)
+    async with client(fake) as c:
+        r = await c.post("/photo-editor/generate", json={"prompt": "m", "imageUrls": [URL], "numImages": num})
+        done = (await c.get("/photo-editor/status", params={"taskId": r.json()["data"]["taskId"]})).json()
+    assert len(done["data"]["images"]) == num
+    assert [(ch.amount, ch.what) for ch in fake.charges] == [(cost, "edit")]
+
+
+async def test_an_edit_costing_more_than_the_balance_is_refused() -> None:
+    fake = FakeAluo(credits=79)
+    async with client(fake) as c:
+        r = await c.post("/photo-editor/generate", json={"prompt": "m", "imageUrls": [URL], "numImages": 2})
+    assert_error(r, 402, 402, "Insufficient credits")
+
+
+async def test_background_answer_shape_is_a_knob() -> None:
+    fake = FakeAluo(background_shape="images")
+    async with client(fake) as c:
+        r = await c.post("/ai-generate-background", json={"prompt": "studio"})
+        out = await c.get(r.json()["data"]["images"][0]["url"])
+    assert set(r.json()["data"]) == {"images"} and out.status_code == 200

@@ -211,7 +211,7 @@ async def test_insufficient_credits_is_402_at_submit() -> None:
     assert fake.balance == 0 and len(fake.charges) == 1 and len(fake.jobs) == 1
 
 
-async def test_failed_job_refunds_its_credit() -> None:
+async def test_failed_job_is_not_refunded_by_default_the_seed_is_silent() -> None:
     fake = FakeRemovedo(credits=2, polls_until_done=1, fail_jobs=True)
     async with asgi_client(fake) as client:
         job_id = (await client.post(SUBMIT, files=upload())).json()["jobId"]
@@ -220,8 +220,26 @@ async def test_failed_job_refunds_its_credit() -> None:
     assert body["status"] == "failed"
     assert body["errorMessage"] == "Processing failed"
     assert body["outputUrl"] is None and ISO_Z.match(body["completedAt"])
+    assert [(c.amount, c.what) for c in fake.charges] == [(1, "remove-bg")]
+    assert fake.net_charged == 1 and fake.balance == 1
+
+
+async def test_failed_job_refunds_its_credit_with_the_knob() -> None:
+    fake = FakeRemovedo(credits=2, polls_until_done=1, fail_jobs=True, refund_failed=True)
+    async with asgi_client(fake) as client:
+        job_id = (await client.post(SUBMIT, files=upload())).json()["jobId"]
+        body = await poll_until_terminal(client, job_id)
+    assert body["status"] == "failed"
     assert [(c.amount, c.what) for c in fake.charges] == [(1, "remove-bg"), (-1, "refund")]
     assert fake.net_charged == 0 and fake.balance == 2
+
+
+@pytest.mark.parametrize("estimate", ["2 minutes", None])
+async def test_the_completion_estimate_is_a_knob(estimate: str | None) -> None:
+    fake = FakeRemovedo(estimate=estimate)
+    async with asgi_client(fake) as client:
+        body = (await client.post(SUBMIT, files=upload())).json()
+    assert body.get("estimatedCompletionTime") == estimate
 
 
 # --------------------------------------------------------------------------- status and outputs
@@ -339,7 +357,7 @@ async def test_time_based_failed_job_webhook_over_loopback() -> None:
         "errorMessage": "Processing failed",
         "completedAt": payload["completedAt"],
     }
-    assert fake.balance == 1 and fake.net_charged == 0
+    assert fake.balance == 0 and fake.net_charged == 1  # no refund unless the knob says so
 
 
 async def test_lazy_deadline_without_task_group_and_loud_error_with_webhook() -> None:

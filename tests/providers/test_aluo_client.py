@@ -30,7 +30,7 @@ from tools.core.errors import (
 from tools.core.fetch import SafeFetcher
 from tools.core.refs import ImageSource
 from tools.providers.aluo.client import AluoClient
-from tools.providers.base import RetryPolicy
+from tools.providers.http import RetryPolicy
 
 POLICY = RetryPolicy(base_delay=0.01)
 
@@ -43,6 +43,7 @@ class Hooks:
         self.ref: dict[str, Any] = {}
         self.remembered: list[dict[str, Any]] = []
         self.charges: list[float] = []
+        self.bases: list[str] = []
         self.on_remember = on_remember
 
     async def progress(self, message: str, fraction: float | None = None) -> None:
@@ -54,8 +55,9 @@ class Hooks:
         if self.on_remember is not None:
             self.on_remember(ref)
 
-    async def charged(self, credits: float) -> None:
+    async def charged(self, credits: float, *, basis: str = "reported") -> None:
         self.charges.append(credits)
+        self.bases.append(basis)
 
 
 @asynccontextmanager
@@ -109,7 +111,7 @@ async def test_key_is_sent_to_the_api_only_and_never_shown(tmp_path: Path) -> No
 
 
 async def test_remove_bg_uploads_a_file_part_and_charges_what_aluo_reports(tmp_path: Path) -> None:
-    fake = FakeAluo(remove_bg_cost=3)
+    fake = FakeAluo(remove_bg_cost=3, credit_fields=True)
     hooks = Hooks()
     src = ImageSource("shoe.jpg", "path", None, path=tmp_path / "shoe.jpg", data=image_bytes(80, 60, "jpeg"))  # type: ignore[arg-type]
     async with aluo(tmp_path, fake) as client:
@@ -124,7 +126,7 @@ async def test_remove_bg_uploads_a_file_part_and_charges_what_aluo_reports(tmp_p
     img = decode(out.data)
     assert img.format == "PNG" and img.mode == "RGBA" and img.size == (80, 60)
     assert img.getpixel((0, 0))[3] == 0  # transparent corner
-    assert hooks.charges == [3] and [c.amount for c in fake.charges] == [3]
+    assert hooks.charges == [3] and hooks.bases == ["reported"] and [c.amount for c in fake.charges] == [3]
     assert balance.amount == fake.balance == 997 and "last reported by Aluo" in balance.detail
 
 
@@ -153,7 +155,7 @@ async def test_remove_bg_passes_a_url_through_without_downloading_it(tmp_path: P
     assert decode(out.data).mode == "RGBA"
 
 
-async def test_remove_bg_without_reported_deduction_records_nothing(tmp_path: Path) -> None:
+async def test_remove_bg_without_a_reported_amount_records_the_estimated_price(tmp_path: Path) -> None:
     fake = FakeAluo()
     fake.cdn["cut.png"] = (image_bytes(20, 20, "png", transparent=True), "image/png")
     body = {"code": 0, "success": True, "data": {"url": "http://fake/cdn/cut.png"}, "credits_remaining": 55}
@@ -162,7 +164,7 @@ async def test_remove_bg_without_reported_deduction_records_nothing(tmp_path: Pa
     async with aluo(tmp_path, fake) as client:
         await client.remove_background(data_source(image_bytes(20, 20)), hooks)
         assert (await client.balance()).amount == 55
-    assert hooks.charges == []
+    assert hooks.charges == [1] and hooks.bases == ["estimated"]  # never zero: seed 000 gives no amount
 
 
 async def test_remove_bg_400_is_forwarded_in_aluos_words(tmp_path: Path) -> None:
@@ -220,7 +222,13 @@ async def test_edit_with_urls_sends_json_polls_and_downloads_every_image(tmp_pat
     task_id = next(iter(fake.jobs))
     assert len(polls) == 4 and all(r.query == {"taskId": task_id} for r in polls)
     # The task id was persisted right after submit, before the first poll.
-    assert hooks.remembered[0] == {"kind": "editor", "task_id": task_id, "price": 40, "deducted": 0}
+    assert hooks.remembered[0] == {
+        "kind": "editor",
+        "task_id": task_id,
+        "price": 80,  # 40 per edit (documented) x 2 output images (estimated)
+        "basis": "estimated",
+        "deducted": 0,
+    }
     assert seen_at_remember[0] == 1
     assert not any(r.path in ("/cdn/a.jpg", "/cdn/b.jpg") for r in fake.requests)  # inputs never fetched
     assert [decode(o.data).format for o in outs] == ["WEBP", "WEBP"]
@@ -228,8 +236,8 @@ async def test_edit_with_urls_sends_json_polls_and_downloads_every_image(tmp_pat
     assert outs[0].meta["aluo_task_id"] == task_id and outs[0].meta["description"].endswith("Make it blue")
     running = [m for m, _ in hooks.progress_log if m.startswith("running on Aluo")]
     assert len(running) == 3
-    assert hooks.charges == [40] and [c.amount for c in fake.charges] == [40]
-    assert hooks.ref["charged"] == 40
+    assert hooks.charges == [80] and [c.amount for c in fake.charges] == [80]
+    assert hooks.ref["charged"] == 80
 
 
 async def test_edit_with_local_inputs_sends_multipart_file_parts(tmp_path: Path) -> None:
@@ -293,7 +301,7 @@ async def test_balance_spent_meanwhile_is_out_of_credits_not_charged(tmp_path: P
 
 
 async def test_generate_sends_the_documented_json_and_charges_per_variants(tmp_path: Path) -> None:
-    fake = FakeAluo()
+    fake = FakeAluo(credit_fields=True)
     hooks = Hooks()
     async with aluo(tmp_path, fake) as client:
         outs = await client.generate("A red mug", hooks, size="3:2", variants=4, output_format="jpeg", resolution="2K")
@@ -360,9 +368,11 @@ async def test_500_on_submit_is_not_retried_and_charges_nothing(tmp_path: Path) 
     fake = FakeAluo()
     fake.fail_next("/api/photo-generate/generate", 500, times=5)
     async with aluo(tmp_path, fake) as client:
-        with pytest.raises(ProviderUnavailable, match=r"HTTP 500.*not re-sent.*Check credits") as err:
+        with pytest.raises(
+            ProviderUnavailable, match=r"HTTP 500.*not re-sent.*at most 40 credits.*check_credits"
+        ) as err:
             await client.generate("mug", Hooks())
-    assert err.value.charged  # it reached Aluo: `auto` routing must not fall through after it
+    assert err.value.charged and err.value.max_charge == 40  # reached Aluo: `auto` must not fall through
     assert len(posts(fake, "/api/photo-generate/generate")) == 1 and fake.jobs == {}
 
 
@@ -440,7 +450,7 @@ async def test_a_read_timeout_on_a_paid_post_is_never_resent(tmp_path: Path) -> 
 
 
 async def test_background_sends_json_prompt_and_charges_what_aluo_reports(tmp_path: Path) -> None:
-    fake = FakeAluo(background_cost=5)
+    fake = FakeAluo(background_cost=5, credit_fields=True)
     hooks = Hooks()
     async with aluo(tmp_path, fake) as client:
         (out,) = await client.generate_background("a marble table", hooks)
@@ -523,3 +533,97 @@ async def test_no_image_url_on_success_is_a_charged_provider_error(tmp_path: Pat
         with pytest.raises(ProviderError, match="no image URL") as err:
             await client.generate("mug", hooks)
     assert err.value.charged and hooks.charges == [40]
+
+
+# -- cost honesty (issue 15) and charges after a lost answer (issue 14 item 6) -----------------------
+
+
+class DropAnswerOf(httpx2.AsyncBaseTransport):
+    """The fake handles the request (the work is done), then the connection drops before the answer."""
+
+    def __init__(self, app: Any, path: str) -> None:
+        self._inner = httpx2.ASGITransport(app=app)
+        self._path = path
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self._inner.handle_async_request(request)
+        if request.method == "POST" and request.url.path == self._path:
+            await response.aread()
+            raise httpx2.ReadError("connection reset by peer", request=request)
+        return response
+
+
+async def test_an_edit_of_several_images_is_recorded_per_output_image(tmp_path: Path) -> None:
+    fake = FakeAluo(polls_until_done=0)  # no credit fields: the client records the price
+    hooks = Hooks()
+    async with aluo(tmp_path, fake) as client:
+        outs = await client.edit("make it blue", [url_source("https://example.com/a.jpg")], hooks, num_images=3)
+    assert len(outs) == 3 and [c.amount for c in fake.charges] == [120]
+    assert hooks.charges == [120] and hooks.bases == ["estimated"]  # 40/edit documented, x3 images estimated
+    assert hooks.remembered[0]["price"] == 120
+
+
+async def test_the_pro_plan_setting_uses_pro_prices(tmp_path: Path) -> None:
+    fake = FakeAluo(tier="pro", polls_until_done=0)
+    hooks = Hooks()
+    settings = make_settings(
+        tmp_path, aluo_api_key=DEFAULT_API_KEY, aluo_base_url=FakeAluo.api_base("http://fake"), aluo_plan="pro"
+    )
+    async with AluoClient.from_settings(settings, transport=httpx2.ASGITransport(app=fake.app), policy=POLICY) as c:
+        await c.generate("mug", hooks, variants=2)
+        await c.edit("blue", [url_source("https://example.com/a.jpg")], hooks)
+    assert [c.amount for c in fake.charges] == [70, 35]
+    assert hooks.charges == [70, 35] and hooks.bases == ["documented", "documented"]
+
+
+async def test_generate_background_without_an_amount_records_the_estimate(tmp_path: Path) -> None:
+    fake = FakeAluo(background_cost=1)
+    hooks = Hooks()
+    async with aluo(tmp_path, fake) as client:
+        await client.generate_background("studio", hooks)
+    assert hooks.charges == [1] and hooks.bases == ["estimated"]
+
+
+@pytest.mark.parametrize("shape", ["url", "images"])
+async def test_background_answer_is_read_in_both_plausible_shapes(tmp_path: Path, shape: str) -> None:
+    # Inferred contract (seed 000 says only "background image URL"): data.url or data.images[0].url.
+    fake = FakeAluo(background_shape=shape)
+    async with aluo(tmp_path, fake) as client:
+        (out,) = await client.generate_background("studio", Hooks())
+    assert decode(out.data).format == "JPEG"
+
+
+async def test_timings_reach_the_progress_and_the_image_meta(tmp_path: Path) -> None:
+    fake = FakeAluo(polls_until_done=1)
+    hooks = Hooks()
+    async with aluo(tmp_path, fake) as client:
+        (out,) = await client.generate("mug", hooks)
+    assert out.meta["aluo_timings"] == {"inference": 0.5}
+    assert any("Aluo took 0.5 s" in m for m, _ in hooks.progress_log)
+
+
+@pytest.mark.parametrize(
+    ("path", "call", "max_charge"),
+    [
+        ("/api/photo-editor/generate", "edit", 40),
+        ("/api/photo-generate/generate", "generate", 160),
+        ("/api/remove-bg", "remove_background", 1),
+    ],
+)
+async def test_a_dropped_answer_to_a_paid_call_says_what_may_have_been_charged(
+    tmp_path: Path, path: str, call: str, max_charge: float
+) -> None:
+    fake = FakeAluo(polls_until_done=0)
+    settings = make_settings(tmp_path, aluo_api_key=DEFAULT_API_KEY, aluo_base_url=FakeAluo.api_base("http://fake"))
+    hooks = Hooks()
+    async with AluoClient.from_settings(settings, transport=DropAnswerOf(fake.app, path), policy=POLICY) as client:
+        with pytest.raises(ProviderUnavailable) as err:
+            if call == "edit":
+                await client.edit("blue", [url_source("https://example.com/a.jpg")], hooks)
+            elif call == "generate":
+                await client.generate("mug", hooks, variants=4)
+            else:
+                await client.remove_background(data_source(image_bytes(20, 20)), hooks)
+    assert err.value.charged and err.value.max_charge == max_charge
+    assert f"at most {max_charge} credits" in err.value.message and "check_credits" in err.value.message
+    assert len(posts(fake, path)) == 1  # never re-sent

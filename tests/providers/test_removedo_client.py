@@ -23,7 +23,7 @@ from tools.core.fetch import SafeFetcher
 from tools.core.refs import ImageSource
 from tools.core.settings import Settings
 from tools.core.webhooks import WebhookHub
-from tools.providers.base import RetryPolicy
+from tools.providers.http import RetryPolicy
 from tools.providers.removedo.client import RemovedoClient
 
 SUBMIT = "/api/v1/remove-bg"
@@ -37,6 +37,7 @@ class Hooks:
         self.messages: list[str] = []
         self.refs: dict[str, Any] = {}
         self.charges: list[float] = []
+        self.bases: list[str] = []
 
     async def progress(self, message: str, fraction: float | None = None) -> None:
         self.messages.append(message)
@@ -44,8 +45,9 @@ class Hooks:
     async def remember(self, **ref: Any) -> None:
         self.refs.update(ref)
 
-    async def charged(self, credits: float) -> None:
+    async def charged(self, credits: float, *, basis: str = "reported") -> None:
         self.charges.append(credits)
+        self.bases.append(basis)
 
 
 def settings(fake: FakeRemovedo, **overrides: Any) -> Settings:
@@ -104,12 +106,14 @@ async def test_file_submission_uploads_image_file_polls_and_downloads_a_cutout()
     assert (img.format, img.mode, img.size) == ("PNG", "RGBA", (80, 60))
     assert img.getchannel("A").getpixel((1, 1)) == 0
     job_id = next(iter(fake.jobs))
-    assert hooks.refs == {"job_id": job_id} and out.ref == {"job_id": job_id}
-    assert hooks.charges == [1] and fake.net_charged == 1
+    assert hooks.refs == {"job_id": job_id, "estimate": "30-60 seconds"} and out.ref == {"job_id": job_id}
+    assert hooks.charges == [1] and hooks.bases == ["documented"] and fake.net_charged == 1
     assert hooks.messages[0] == "uploading to Removedo"
-    assert f"queued at Removedo (job {job_id})" in hooks.messages
-    assert any(m.startswith("processing at Removedo (") for m in hooks.messages)
-    assert hooks.messages[-1] == "downloading the result from Removedo"
+    assert f"queued at Removedo (job {job_id}; Removedo estimates 30-60 seconds)" in hooks.messages
+    processing = [m for m in hooks.messages if m.startswith("processing at Removedo (")]
+    assert processing and all(m.endswith("; Removedo estimates 30-60 seconds)") for m in processing)
+    assert hooks.messages[-1].startswith("downloading the result from Removedo")
+    assert out.meta["removedo_estimated_completion"] == "30-60 seconds" and out.meta["removedo_job_id"] == job_id
 
 
 async def test_url_submission_passes_the_url_without_downloading_it() -> None:
@@ -287,18 +291,25 @@ async def test_submit_500_is_not_resent_and_counts_as_possibly_charged() -> None
         with pytest.raises(ProviderUnavailable) as info:
             await client.remove_background(data_source(image_bytes()), Hooks())
     assert info.value.charged is True and "HTTP 500" in str(info.value)
+    assert info.value.max_charge == 1 and "at most 1 credits" in str(info.value) and "check_credits" in str(info.value)
     assert sum(r.method == "POST" for r in fake.requests) == 1
 
 
-async def test_failed_job_is_refunded_and_says_so() -> None:
-    fake = FakeRemovedo(polls_until_done=1, fail_jobs=True)
+@pytest.mark.parametrize("refund", [False, True])
+async def test_a_failed_job_never_states_a_refund_as_fact(refund: bool) -> None:
+    # The seed's "Credit Refunds" section is empty: whether the fake refunds or not, the client
+    # says what is known and counts the credit as possibly charged.
+    fake = FakeRemovedo(polls_until_done=1, fail_jobs=True, refund_failed=refund)
     hooks = Hooks()
     async with opened(fake) as client:
         with pytest.raises(JobFailed) as info:
             await client.remove_background(data_source(image_bytes()), hooks)
-    assert "Processing failed" in str(info.value) and "refunds the credit" in str(info.value)
-    assert info.value.charged is False
-    assert hooks.charges == [1, -1] and sum(hooks.charges) == fake.net_charged == 0
+    message = str(info.value)
+    assert "Processing failed" in message and "do not say whether failed jobs are refunded" in message
+    assert "refunds the credit" not in message and "nothing was charged" not in message.lower()
+    assert info.value.charged is True and info.value.max_charge == 1
+    assert hooks.charges == [1] and hooks.bases == ["documented"] and hooks.refs["refund"] == "unknown"
+    assert fake.net_charged == (0 if refund else 1)
 
 
 @pytest.mark.parametrize(
@@ -342,3 +353,55 @@ async def test_balance_is_unknown_and_points_at_the_ledger() -> None:
     async with opened(FakeRemovedo()) as client:
         balance = await client.balance()
     assert balance.amount is None and "ledger" in balance.detail
+
+
+@pytest.mark.parametrize(("estimate", "said"), [("1-2 minutes", "1-2 minutes"), (None, None), ("soon-ish", "soon-ish")])
+async def test_the_completion_estimate_is_read_tolerantly(estimate: str | None, said: str | None) -> None:
+    # Inferred: the seed shows one sample ("30-60 seconds"); other strings, or none, must not break a job.
+    fake = FakeRemovedo(polls_until_done=1, estimate=estimate)
+    hooks = Hooks()
+    async with opened(fake) as client:
+        [out] = await client.remove_background(data_source(image_bytes()), hooks)
+    assert out.meta.get("removedo_estimated_completion") == said
+    assert any(("Removedo estimates" in m) == (said is not None) for m in hooks.messages if "processing" in m)
+
+
+def test_estimates_parse_to_seconds() -> None:
+    from tools.providers.removedo.spec import parse_estimate
+
+    assert parse_estimate("30-60 seconds") == (30, 60)
+    assert parse_estimate("1-2 minutes") == (60, 120)
+    assert parse_estimate("45 s") == (45, 45)
+    assert parse_estimate(20) == (20, 20)
+    assert parse_estimate("soon") is None and parse_estimate(None) is None and parse_estimate("60-30 seconds") is None
+
+
+async def test_a_dropped_answer_to_the_submit_says_it_may_have_charged() -> None:
+    fake = FakeRemovedo()
+
+    class DropSubmitAnswer(httpx2.AsyncBaseTransport):
+        inner = httpx2.ASGITransport(app=fake.app)
+
+        async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+            response = await self.inner.handle_async_request(request)
+            if request.method == "POST":
+                await response.aread()
+                raise httpx2.ReadError("connection reset by peer", request=request)
+            return response
+
+    client = RemovedoClient.from_settings(
+        settings(fake), transport=DropSubmitAnswer(), policy=RetryPolicy(base_delay=0.001)
+    )
+    async with client:
+        with pytest.raises(ProviderUnavailable) as info:
+            await client.remove_background(data_source(image_bytes()), Hooks())
+    assert info.value.charged and info.value.max_charge == 1
+    assert "may have charged" in str(info.value) and "check_credits" in str(info.value)
+    assert len(fake.jobs) == 1 and sum(r.method == "POST" for r in fake.requests) == 1  # done once, not re-sent
+
+
+async def test_a_key_with_trailing_whitespace_is_stripped_on_load() -> None:
+    fake = FakeRemovedo()
+    async with opened(fake, REMOVEDO_API_KEY=fake.api_key + " \n") as client:
+        [out] = await client.remove_background(data_source(image_bytes()), Hooks())
+    assert fake.requests[0].headers["authorization"] == f"Bearer {fake.api_key}" and out.data

@@ -20,7 +20,7 @@ from tests.fakes.youcam import FakeYouCam, catalog
 from tools.core.errors import AuthFailed, InvalidInput, JobFailed, NotConfigured, OutOfCredits, ProviderError
 from tools.core.refs import ImageSource
 from tools.core.results import ResultRecord
-from tools.providers.base import RetryPolicy
+from tools.providers.http import RetryPolicy
 from tools.providers.youcam.client import YouCamClient
 from tools.providers.youcam.spec import ENGINE_ERRORS
 
@@ -34,6 +34,7 @@ class Hooks:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, Any]] = []
+        self.bases: list[str] = []
 
     async def progress(self, message: str, fraction: float | None = None) -> None:
         self.events.append(("progress", message))
@@ -41,8 +42,9 @@ class Hooks:
     async def remember(self, **ref: Any) -> None:
         self.events.append(("remember", ref))
 
-    async def charged(self, credits: float) -> None:
+    async def charged(self, credits: float, *, basis: str = "reported") -> None:
         self.events.append(("charged", credits))
+        self.bases.append(basis)
 
     @property
     def charges(self) -> list[float]:
@@ -157,7 +159,7 @@ async def test_a_youcam_result_is_chained_by_dst_id_without_upload(tmp_path: Pat
         await client.enhance(chained, 2, Hooks())
     runs = [r.json for r in _reqs(fake, "POST", f"{V1}/task/enhance")]
     assert runs[0]["payload"]["file_sets"]["src_ids"] == [first.ref["dst_id"]]
-    assert [r["request_id"] for r in runs] == [0, 1, 0]  # the fresh upload is a new source
+    assert [r["request_id"] for r in runs] == [1, 2, 3]  # one counter per account (colorize took 0)
     assert runs[2]["payload"]["file_sets"]["src_ids"] != [first.ref["dst_id"]]
     assert len(_reqs(fake, "PUT", "/upload/")) == 2 and len(fake.charges) == 3
 
@@ -178,7 +180,7 @@ async def test_same_photo_twice_uploads_once_and_request_ids_survive_a_restart(t
         for k in range(2):
             await client.hair("wig", src, catalog("wig")[0][0], catalog("wig")[0][2][k][0], Hooks())
     ids = [r.json["request_id"] for r in _reqs(fake, "POST", f"{V1}/task/wig")]
-    assert ids == [0, 1, 0, 1] and len(fake.tasks) == 4 and len(fake.charges) == 4
+    assert ids == [0, 1, 2, 3] and len(fake.tasks) == 4 and len(fake.charges) == 4  # persisted per account
 
 
 async def test_request_id_is_reused_when_the_answer_is_lost(tmp_path: Path) -> None:
@@ -219,7 +221,7 @@ async def test_lost_task_timeouts_credits_and_bad_styles(tmp_path: Path) -> None
             await client.colorize(_source(image_bytes(50, 50, "png")), Hooks())
         fake.balance = 10
         with pytest.raises(InvalidInput, match="list_styles"):
-            await client.hair("hairstyle", _source(image_bytes(50, 50, "jpeg")), GROUP, STYLE + 1, Hooks())
+            await client.hair("hairstyle", _source(image_bytes(200, 200, "jpeg")), GROUP, STYLE + 1, Hooks())
         with pytest.raises(JobFailed, match="dropped the task while this server was restarting"):
             await client.resume({"feature": "colorize", "task_id": "gone"}, Hooks())
     assert fake.charges == []

@@ -51,15 +51,26 @@ class ProviderError(PhotoError):
         provider: which provider failed.
         charged: whether credits may have been consumed (never fall through then).
         retryable: whether trying the same call again later can help.
+        max_charge: with `charged`, the most the provider can have charged (None: unknown);
+            the job layer records it as possibly charged, never as free.
     """
 
     fall_through = False  # may `provider="auto"` try the next provider?
 
-    def __init__(self, message: str, *, provider: str, charged: bool = False, retryable: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        charged: bool = False,
+        retryable: bool = False,
+        max_charge: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.provider = provider
         self.charged = charged
         self.retryable = retryable
+        self.max_charge = max_charge
 
 
 class AuthFailed(ProviderError):

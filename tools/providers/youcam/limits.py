@@ -9,7 +9,9 @@ small safety margin) and grants requests by class, highest priority first:
 | class   | what                                         | granted when                                  |
 |---------|----------------------------------------------|-----------------------------------------------|
 | urgent  | auth; a poll that is due (`gap` s after the  | a slot is free now                            |
-|         | task's last poll)                            |                                               |
+|         | task's last poll); a retried run-task (its   |                                               |
+|         | first attempt may have created the task, so  |                                               |
+|         | the 10 s loss clock may be running)          |                                               |
 | planned | requests a task reserved on admission        | a slot is free now                            |
 |         | (file create, run-task)                      |                                               |
 | normal  | admitting a new task; catalog and credit     | the plan still holds with it; first come,     |
@@ -209,6 +211,10 @@ class RateLimiter:
             return False
         if kind == "auth" or (kind == "poll" and ticket is not None and now >= ticket.last + self.gap - 1e-3):
             return self._free_now(now)  # urgent
+        if kind == "run" and ticket is not None and ticket.started:
+            # A retry of a run-task that may have created its task: the loss clock may be running,
+            # so it goes ahead of admissions and early polls, whatever the plan says.
+            return self._free_now(now)
         if ticket is None:  # normal, first come first served among normal requests
             return self._normals[0] is token and self._fits(now, 1)
         if kind in ("file", "run"):

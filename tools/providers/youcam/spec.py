@@ -12,7 +12,8 @@ from typing import Any
 
 from tools.core.images import FitLimits
 
-MAX_BYTES = 10 * 1024 * 1024 - 1  # "< 10MB"
+MAX_BYTES = 10_000_000 - 1  # "< 10MB", read conservatively (decimal megabytes)
+MIN_FACE_WIDTH = 128  # hair features: "face width >= 128" (seed 003 size table)
 _HAIR_JPG = FitLimits(1024, MAX_BYTES, ("jpeg",))  # hairstyle generator: jpg only
 _FACE = FitLimits(1024, MAX_BYTES, ("jpeg", "png"))
 _PHOTO = FitLimits(4096, MAX_BYTES, ("jpeg", "png"))
@@ -24,24 +25,35 @@ SETUP = "set YOUCAM_API_KEY and YOUCAM_SECRET_KEY (the API Key and Secret Key of
 class Feature:
     slug: str
     limits: FitLimits | None  # None: no file step (text-to-image)
-    output_ext: str
-    cost: float = 1.0  # units per successful task (charged on success only)
+    output_ext: str  # the default `output_ext`
+    cost: float = 1.0  # units per successful task (charged on success only); estimated, see PRICES
+    formats: tuple[str, ...] = ()  # other `output_ext` values the seed allows (its Enum)
+    face: bool = False  # the face-width / pose limits apply (hair features)
+
+    @property
+    def output_formats(self) -> tuple[str, ...]:
+        return (self.output_ext, *(f for f in self.formats if f != self.output_ext))
 
 
 FEATURES: dict[str, Feature] = {
-    "hairstyle": Feature("hair-style", _HAIR_JPG, "jpg"),
-    "wig": Feature("wig", _FACE, "jpg"),
-    "hair_extension": Feature("hair-ext", _FACE, "jpg"),
-    "bangs": Feature("hair-bang", _FACE, "jpg"),
-    "hair_volume": Feature("hair-vol", _FACE, "jpg"),
+    "hairstyle": Feature("hair-style", _HAIR_JPG, "jpg", face=True),
+    "wig": Feature("wig", _FACE, "jpg", face=True),
+    "hair_extension": Feature("hair-ext", _FACE, "jpg", face=True),
+    "bangs": Feature("hair-bang", _FACE, "jpg", face=True),
+    "hair_volume": Feature("hair-vol", _FACE, "jpg", face=True),
     "aging": Feature("aging", _FACE, "jpg"),
     "makeup": Feature("mu-trans-rec", _FACE, "jpg"),
-    "object_removal": Feature("obj-removal", _PHOTO, "jpg"),
-    "colorize": Feature("colorize", _PHOTO, "jpg"),
-    "background": Feature("sod", _PHOTO, "png"),
-    "enhance": Feature("enhance", _PHOTO, "jpg"),
+    # seed 003: output_ext Enum "jpg" "webp" (object removal, colorize, enhance), "png" "webp" (SOD)
+    "object_removal": Feature("obj-removal", _PHOTO, "jpg", formats=("webp",)),
+    "colorize": Feature("colorize", _PHOTO, "jpg", formats=("webp",)),
+    "background": Feature("sod", _PHOTO, "png", formats=("webp",)),
+    "enhance": Feature("enhance", _PHOTO, "jpg", formats=("webp",)),
     "image_generator": Feature("text-to-image", None, "jpg"),
 }
+# operation (feature name) -> (units, basis). The seeds give no per-task price: YouCam reports
+# nothing per task either (only the balance), so every price here is our estimate.
+PRICES: dict[str, tuple[float, str]] = {name: (f.cost, "estimated") for name, f in FEATURES.items()}
+PRICE_SOURCE = "estimated: seed 003 documents units and a balance endpoint, but no per-task price"
 CATALOG_FEATURES = ("hairstyle", "wig", "hair_extension", "bangs", "hair_volume", "image_generator")
 CONTENT_TYPES = {"image/jpeg": "image/jpg", "image/png": "image/png"}
 

@@ -33,7 +33,7 @@ from tools.core.errors import (
     ProviderUnavailable,
 )
 from tools.core.results import write_atomic
-from tools.providers.base import RetryPolicy, retry_after, send, unavailable
+from tools.providers.http import RetryPolicy, Scrubber, retry_after, send, unavailable
 from tools.providers.youcam.limits import Kind, RateLimiter, Ticket
 
 V1 = "/s2s/v1.0"
@@ -71,43 +71,64 @@ def load_public_key(secret: str) -> rsa.RSAPublicKey:
 
 
 class RequestIds:
-    """request_id per (credentials, feature, source files): incremented for each new run and
-    persisted, so a restart never repeats one (YouCam would answer with the old task)."""
+    """One request_id counter per account (credentials), incremented for every new run and
+    persisted, so no two runs ever share one, whatever their files, features or process.
+
+    Seed 003: "Requests with the same request_id will be ignored by the server", and the same
+    file_id with the same request_id returns the old task. Counting per account is the safe
+    reading of both. The file is locked while it is read and written (several servers may share
+    one data directory); a retry of one run re-sends its own id, never a new one.
+    """
 
     def __init__(self, path: Path | None, scope: str) -> None:
         self._path = path
-        self._scope = scope
-        self._ids: dict[str, list[float]] | None = None
+        self._scope = "account:" + hashlib.sha256(scope.encode()).hexdigest()[:32]
+        self._memory = 0
         self._lock = anyio.Lock()
 
-    def _load(self) -> dict[str, list[float]]:
-        try:
-            data = json.loads(self._path.read_text()) if self._path else {}
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            return {}
-
-    def _save(self, ids: dict[str, list[float]]) -> None:
+    def _take(self) -> int:
         if self._path is None:
-            return
-        try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self._path, json.dumps(ids).encode())
-        except OSError:
-            pass  # best effort: the in-memory counter still prevents repeats in this process
-
-    async def next(self, slug: str, file_ids: list[str]) -> int:
-        key = hashlib.sha256("\0".join([self._scope, slug, *file_ids]).encode()).hexdigest()[:32]
-        async with self._lock:
-            if self._ids is None:
-                self._ids = await anyio.to_thread.run_sync(self._load)
-            now = time.time()
-            value = int(self._ids.get(key, [0, now])[0])
-            self._ids[key] = [value + 1, now]
-            for k in [k for k, (_, at) in self._ids.items() if now - at > 31 * 86400]:
-                del self._ids[k]
-            await anyio.to_thread.run_sync(self._save, dict(self._ids))
+            value, self._memory = self._memory, self._memory + 1
+            return value
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._path.with_suffix(".lock"), "a+") as lock:
+            _lock_file(lock)
+            try:
+                data = json.loads(self._path.read_text()) if self._path.exists() else {}
+            except (OSError, ValueError):
+                data = {}
+            data = data if isinstance(data, dict) else {}
+            entry = data.get(self._scope)
+            if isinstance(entry, int) and not isinstance(entry, bool):
+                value = entry
+            else:
+                # First use (or a file from the per-file counters before): start above every id
+                # handed out so far, so none is ever repeated.
+                old = [v[0] if isinstance(v, list) and v else v for v in data.values()]
+                value = max([int(v) for v in old if isinstance(v, int | float)] + [self._memory - 1, -1]) + 1
+            value = max(value, self._memory)
+            data = {k: v for k, v in data.items() if k.startswith("account:")}  # drops pre-account counters
+            data[self._scope] = value + 1
+            write_atomic(self._path, json.dumps(data).encode())
+        self._memory = value + 1
         return value
+
+    async def next(self) -> int:
+        async with self._lock:
+            try:
+                return await anyio.to_thread.run_sync(self._take)
+            except OSError:
+                # best effort: the in-memory counter still prevents repeats in this process
+                value, self._memory = self._memory, self._memory + 1
+                return value
+
+
+def _lock_file(handle: Any) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows: the in-process lock still holds
+        return
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
 
 
 class YouCamWire:
@@ -130,12 +151,14 @@ class YouCamWire:
         self._key = public_key
         # Scrubbed from any provider text passed on: the client id (sent at sign-in) and the key as configured.
         spki = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-        self._secrets = [s for s in (client_id, base64.b64encode(spki).decode()) if s]
+        self._scrub = Scrubber([client_id, base64.b64encode(spki).decode()])
         self.limiter = limiter
         self._policy = policy
         gap = limiter.gap
-        # A poll retried after a 5xx must still land inside the loss window.
+        # A poll (or a run-task that may have created its task) retried after a 5xx or a lost
+        # answer must still land inside the loss window.
         self._poll_policy = replace(policy, max_delay=min(policy.max_delay, gap / 4), retry_after_cap=gap / 2)
+        self._loss_timeout = httpx2.Timeout(max(2.0, gap), connect=max(2.0, min(10.0, gap)))
         self._http = httpx2.AsyncClient(
             base_url=base_url,
             timeout=httpx2.Timeout(timeout, connect=min(10.0, timeout)),
@@ -219,11 +242,6 @@ class YouCamWire:
             if self._access == token:
                 self._access = None  # expired or revoked: sign in again
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "…")
-        return text
 
     def _json(self, response: httpx2.Response, during: str) -> dict[str, Any]:
         """The JSON body of a 2xx answer, else the matching error."""
