@@ -11,9 +11,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
 from starlette.types import ASGIApp
+from uvicorn import Config
 
 from server.app import PhotoServer
-from server.security import BearerAuth, transport_security
+from server.limits import Limits, SessionLimits, connection_cap, guarded_protocol
+from server.security import BearerAuth, configured_token, transport_security
 from server.webhooks import register_routes as register_webhook_routes
 from tools.core.refs import MAX_DATA_URI_BYTES
 from tools.core.settings import Settings
@@ -44,6 +46,8 @@ def http_app(
             transport_security=security,
             host=host,
             max_request_body_size=MAX_REQUEST_BYTES,
+            # Ours (SessionLimits) evicts idle sessions first; the SDK's own cap is the backstop.
+            max_sessions=settings.max_sessions + 16,
         )
     else:
         inner = server.sse_app(transport_security=security, host=host, max_request_body_size=MAX_REQUEST_BYTES)
@@ -55,6 +59,31 @@ def http_app(
             yield
 
     app: ASGIApp = Starlette(routes=[Mount("/", app=inner)], lifespan=lifespan)
-    if settings.auth_token is not None:
-        app = BearerAuth(app, settings.auth_token.get_secret_value())
+    app = SessionLimits(app, max_sessions=settings.max_sessions, max_streams=settings.max_streams)
+    token = configured_token(settings)
+    if token is not None:
+        app = BearerAuth(app, token)
     return app
+
+
+def uvicorn_config(app: ASGIApp, settings: Settings, host: str, port: int) -> Config:
+    """The uvicorn configuration: read deadlines, keep-alive, header size and connection caps.
+
+    uvicorn's own `limit_concurrency` (503 once that many connections or requests are open)
+    sits just above our connection cap: the cap evicts idle and slow connections first, so a
+    pile of half-open connections never turns /healthz into a 503.
+    """
+    cap = connection_cap(settings.max_connections)
+    limits = Limits(max_connections=cap, header_timeout=settings.header_timeout, body_timeout=settings.body_timeout)
+    return Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        http=guarded_protocol(limits),
+        timeout_keep_alive=settings.keep_alive_timeout,
+        h11_max_incomplete_event_size=16 * 1024,  # request line + headers
+        limit_concurrency=cap + 1,
+        backlog=min(2048, cap * 2),
+    )

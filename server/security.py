@@ -8,7 +8,7 @@ import ipaddress
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tools.core.settings import Settings
+from tools.core.settings import MIN_TOKEN_LENGTH, Settings
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # Reachable without the MCP token: the health check, and webhooks (they carry their own secret).
@@ -33,11 +33,17 @@ def check_bind(settings: Settings, host: str) -> None:
     """Raises:
     InsecureBind: if `host` is not loopback and no PHOTO_MCP_AUTH_TOKEN is set.
     """
-    if not is_loopback(host) and settings.auth_token is None:
+    if not is_loopback(host) and not configured_token(settings):
         raise InsecureBind(
             f"Refusing to listen on {host} without authentication: set PHOTO_MCP_AUTH_TOKEN "
             "(clients then send 'Authorization: Bearer <token>'), or bind to 127.0.0.1."
         )
+
+
+def configured_token(settings: Settings) -> str | None:
+    """The bearer token, or None when it is unset, empty or only whitespace (never a match-anything)."""
+    token = settings.auth_token.get_secret_value().strip() if settings.auth_token is not None else ""
+    return token or None
 
 
 def transport_security(settings: Settings, host: str, port: int) -> TransportSecuritySettings:
@@ -53,8 +59,10 @@ class BearerAuth:
     """Require `Authorization: Bearer <token>` on every HTTP request but the public routes."""
 
     def __init__(self, app: ASGIApp, token: str) -> None:
+        if len(token.strip()) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"a bearer token needs at least {MIN_TOKEN_LENGTH} characters")
         self.app = app
-        self._expected = token.encode()
+        self._expected = token.strip().encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")

@@ -270,4 +270,6 @@ def result_files(results_dir: Path) -> list[Path]:
 
 
 def temp_files(results_dir: Path) -> list[Path]:
-    return [p for p in result_files(results_dir) if p.name.startswith(".tmp-")]
+    from tools.core.results import TEMP_PREFIX
+
+    return [p for p in result_files(results_dir) if p.name.startswith(TEMP_PREFIX)]

@@ -34,6 +34,7 @@ from mcp_types import CallToolResult
 from server.app import build_server
 from tests.conftest import make_settings
 from tests.fakes.images import image_bytes
+from tools.core.results import TEMP_PREFIX
 
 EXAMPLES_PER_TOOL = 30
 CALL_BOUND_S = 30.0
@@ -285,4 +286,4 @@ def test_random_arguments_never_break_the_server(fuzz: Fuzz, tool: str) -> None:
 
     one_call()
     assert tool in fuzz.portal.call(_list_tools, fuzz.client)
-    assert not [p for p in fuzz.results.iterdir() if p.name.startswith(".tmp-")]
+    assert not [p for p in fuzz.results.iterdir() if p.name.startswith(TEMP_PREFIX)]

@@ -158,7 +158,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         raise InvalidInput("SVG is a vector format; convert it to PNG or JPEG first.")
     other = _sniff_other(data)
     if other is not None:
-        raise InvalidInput(f"{other} images are not accepted; use {_accepted_names()}.")
+        raise InvalidInput(f"This is not an image in an accepted format ({other} is refused): use {_accepted_names()}.")
     _register_heif_if_needed(data)
     try:
         # Only the allow-listed decoders ever see the bytes, whatever the extension or data: MIME
@@ -168,8 +168,6 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         raise InvalidInput(f"This is not an image in an accepted format ({_accepted_names()}).") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidInput(f"The image header is corrupt ({shorten(exc, 100)}).") from None
-    if img.format in ("JPEG", "MPO"):
-        check_jpeg_scans(data, img.size[0] * img.size[1])
     w, h = img.size
     if w <= 0 or h <= 0:
         raise InvalidInput("The image has no pixels.")
@@ -178,6 +176,8 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
             f"The image is {w}×{h} = {w * h / 1e6:.0f} MP, above the {max_pixels / 1e6:.0f} MP safety limit "
             "(PHOTO_MCP_MAX_PIXELS). Downscale it first."
         )
+    if img.format in ("JPEG", "MPO"):
+        check_jpeg_scans(data, w * h)
     return img
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,6 +21,7 @@ from urllib.request import url2pathname
 
 import anyio
 
+from tools.core.echo import quoted, shorten
 from tools.core.errors import InvalidInput, NotFound
 from tools.core.fetch import SafeFetcher
 from tools.core.results import RESULT_URI_PREFIX, ResultRecord, ResultStore
@@ -26,6 +29,7 @@ from tools.core.results import RESULT_URI_PREFIX, ResultRecord, ResultStore
 MAX_DATA_URI_BYTES = 15 * 1024 * 1024
 MAX_FILE_BYTES = 200 * 1024 * 1024
 _WINDOWS_DRIVE = re.compile(r"^/?[A-Za-z]:[\\/]")
+_RESULT_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")  # ids are short tokens; anything else is not one
 
 SourceKind = Literal["path", "url", "result", "data"]
 
@@ -50,7 +54,7 @@ class ImageSource:
     @property
     def label(self) -> str:
         """How lineage records this input (data URIs are shortened)."""
-        return self.ref if self.kind != "data" else self.ref[:40] + "…"
+        return shorten(self.ref, 200) if self.kind != "data" else self.ref[:40] + "…"
 
     async def read(self) -> bytes:
         """The image bytes, downloading a URL on first use.
@@ -96,10 +100,16 @@ class ImageResolver:
             raise InvalidInput("The image reference contains a NUL byte.")
         lower = ref[:16].lower()
         if lower.startswith(RESULT_URI_PREFIX):
-            record, data = await self.store.read(ref[len(RESULT_URI_PREFIX) :].strip("/"))
+            result_id = ref[len(RESULT_URI_PREFIX) :].strip("/")
+            if not _RESULT_ID.fullmatch(result_id):
+                raise NotFound(
+                    f"No result with id {quoted(result_id)}. Use a photo://results/<id> URI from an earlier tool "
+                    "result (resources/list shows recent ones)."
+                )
+            record, data = await self.store.read(result_id)
             return ImageSource(ref, "result", self.fetcher, result=record, path=record.path, data=data)
         if lower.startswith("photo://"):
-            raise InvalidInput(f"Unknown photo:// URI {ref[:200]!r}; results look like photo://results/<id>.")
+            raise InvalidInput(f"Unknown photo:// URI {quoted(ref)}; results look like photo://results/<id>.")
         if lower.startswith("data:"):
             return ImageSource(ref, "data", self.fetcher, data=_decode_data_uri(ref))
         if lower.startswith(("http://", "https://")):
@@ -110,17 +120,24 @@ class ImageResolver:
         elif re.match(r"^[a-z][a-z0-9+.-]*://", lower):
             scheme = ref.split(":", 1)[0]
             raise InvalidInput(
-                f"Unsupported scheme {scheme!r}: use a file path, http(s) URL, photo://results/<id> or data: URI."
+                f"Unsupported scheme {quoted(scheme)}: use a file path, http(s) URL, photo://results/<id> or data: URI."
             )
         else:
             path_text = ref
-        path = await anyio.to_thread.run_sync(self._check_path, path_text)
-        data = await anyio.Path(path).read_bytes()
+        path, data = await anyio.to_thread.run_sync(self._open_checked, path_text)
         return ImageSource(ref, "path", self.fetcher, path=path, data=data)
 
-    def _check_path(self, text: str) -> Path:
+    def _open_checked(self, text: str) -> tuple[Path, bytes]:
+        """Check `text` against the allowed dirs, then open it once and read from that descriptor.
+
+        The path is resolved and checked, opened without following a final symlink, and the
+        opened file itself is checked again (where it really is, that it is a regular file, its
+        size): a symlink swapped in between the check and the open cannot escape the sandbox.
+        Messages name the path as given (shortened), never what it resolves to.
+        """
+        shown = quoted(text)  # a 5000-character path must not flood the model's context
         if _WINDOWS_DRIVE.match(text) and os.name != "nt":
-            raise InvalidInput(f"{text[:200]!r} is a Windows path, but this server runs on {os.name}.")
+            raise InvalidInput(f"{shown} is a Windows path, but this server runs on {os.name}.")
         if self.remote and not self.allowed_dirs_configured:
             raise InvalidInput(
                 "Local file paths are disabled on this HTTP server. Pass an http(s) URL, a data: URI or a "
@@ -128,33 +145,87 @@ class ImageResolver:
             )
         try:
             path = Path(text).expanduser()
-            if not path.is_absolute():
+            relative = not path.is_absolute()
+            if relative:
                 path = self.base_dir / path
             path = path.resolve()
-        except (OSError, RuntimeError, ValueError) as exc:
-            raise InvalidInput(f"Cannot use the path {text[:200]!r}: {exc}.") from None
-        shown = _shorten(str(path))  # a 5000-character path must not flood the model's context
-        if not any(path.is_relative_to(d) for d in self.allowed_dirs):
-            allowed = ", ".join(str(d) for d in self.allowed_dirs) or "none"
-            raise InvalidInput(
-                f"{shown} is outside the directories this server may read ({allowed}). Move the file there or "
-                "add its folder to PHOTO_MCP_ALLOWED_DIRS."
-            )
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            raise NotFound(f"No file at {shown}.") from None
+        except RuntimeError:
+            raise InvalidInput(f"Cannot use the path {shown}: Symlink loop.") from None
+        except ValueError:
+            raise InvalidInput(f"Cannot use the path {shown}: it contains a null byte.") from None
         except OSError as exc:
-            raise InvalidInput(f"Cannot read {shown}: {exc.strerror or exc}.") from None
-        if path.is_dir():
-            raise InvalidInput(f"{shown} is a directory; pass an image file inside it.")
-        if not path.is_file():
-            raise InvalidInput(f"{shown} is not a regular file.")
-        if st.st_size > MAX_FILE_BYTES:
-            raise InvalidInput(f"{shown} is {st.st_size // 2**20} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
-        if not os.access(path, os.R_OK):
-            raise InvalidInput(f"{shown} is not readable by the server.")
-        return path
+            raise InvalidInput(f"Cannot use the path {shown}: {exc.strerror or 'OS error'}.") from None
+        if not self._allowed(path):
+            raise self._outside(shown)
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        try:
+            fd = os.open(path, flags)
+        except FileNotFoundError:
+            raise NotFound(f"No file at {shown}." + (self._relative_hint(text) if relative else "")) from None
+        except IsADirectoryError:
+            raise InvalidInput(f"{shown} is a directory; pass an image file inside it.") from None
+        except PermissionError:
+            raise InvalidInput(f"{shown} is not readable by the server.") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # it became a symlink after it was resolved
+                raise self._outside(shown) from None
+            raise InvalidInput(f"Cannot read {shown}: {exc.strerror or 'OS error'}.") from None
+        try:
+            st = os.fstat(fd)
+            if not self._opened_inside(fd, path, st):
+                raise self._outside(shown)
+            if stat.S_ISDIR(st.st_mode):
+                raise InvalidInput(f"{shown} is a directory; pass an image file inside it.")
+            if not stat.S_ISREG(st.st_mode):
+                raise InvalidInput(f"{shown} is not a regular file.")
+            if st.st_size > MAX_FILE_BYTES:
+                raise InvalidInput(f"{shown} is {st.st_size // 2**20} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
+            with os.fdopen(fd, "rb", buffering=0) as f:
+                fd = -1  # the file object owns it now
+                data = f.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise InvalidInput(f"Cannot read {shown}: {exc.strerror or 'OS error'}.") from None
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        if len(data) > MAX_FILE_BYTES:
+            raise InvalidInput(f"{shown} is larger than {MAX_FILE_BYTES // 2**20} MB.")
+        return path, data
+
+    def _relative_hint(self, text: str) -> str:
+        """Where a relative path was looked up: MCP hosts start servers in /, not in the user's folder."""
+        where = "this server's output folder" if self.remote else str(self.base_dir)
+        name = Path(text).name or "photo.png"
+        return (
+            f" Relative paths are looked up in {where}, not in your working directory (MCP hosts start "
+            f"servers with cwd=/). Pass an absolute path instead, e.g. ~/Pictures/{name} or /home/you/{name}."
+        )
+
+    def _allowed(self, path: Path) -> bool:
+        return any(path.is_relative_to(d) for d in self.allowed_dirs)
+
+    def _opened_inside(self, fd: int, checked: Path, st: os.stat_result) -> bool:
+        """Whether the open descriptor is a file inside the allowed dirs (not a swapped-in target)."""
+        proc = Path(f"/proc/self/fd/{fd}")
+        try:
+            real = Path(os.readlink(proc))
+        except OSError:
+            real = None  # no /proc (macOS, Windows): compare with what the checked path is now
+        if real is not None and real.is_absolute():
+            return self._allowed(real)
+        try:
+            now = os.stat(checked.resolve())
+        except (OSError, RuntimeError):
+            return False
+        return (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino) and self._allowed(checked.resolve())
+
+    def _outside(self, shown: str) -> InvalidInput:
+        # The allowed dirs are the operator's own layout: a remote client is not shown them.
+        allowed = "" if self.remote else f" ({', '.join(str(d) for d in self.allowed_dirs) or 'none'})"
+        return InvalidInput(
+            f"{shown} is outside the directories this server may read{allowed}. Move the file there or "
+            "add its folder to PHOTO_MCP_ALLOWED_DIRS."
+        )
 
     @property
     def allowed_dirs_configured(self) -> bool:
@@ -162,14 +233,10 @@ class ImageResolver:
         return any(d != self.base_dir.resolve() for d in self.allowed_dirs)
 
 
-def _shorten(text: str, keep: int = 120) -> str:
-    return text if len(text) <= 2 * keep else f"{text[:keep]}…{text[-keep:]}"
-
-
 def _file_uri_to_path(uri: str) -> str:
     parts = urlsplit(uri)
     if parts.netloc not in ("", "localhost"):
-        raise InvalidInput(f"file:// URIs must be local (got host {parts.netloc!r}).")
+        raise InvalidInput(f"file:// URIs must be local (got host {quoted(parts.netloc)}).")
     raw = unquote(parts.path)
     if _WINDOWS_DRIVE.match(raw):
         return raw.lstrip("/") if os.name == "nt" else raw
@@ -182,7 +249,7 @@ def _decode_data_uri(uri: str) -> bytes:
         raise InvalidInput("Malformed data: URI (no comma); use data:image/png;base64,<data>.")
     meta = header[5:].lower().split(";")
     if not meta[0].startswith("image/"):
-        raise InvalidInput(f"The data: URI has type {meta[0] or 'none'!r}; only image/* is accepted.")
+        raise InvalidInput(f"The data: URI has type {quoted(meta[0] or 'none')}; only image/* is accepted.")
     if "base64" not in meta[1:]:
         raise InvalidInput("Only base64 data: URIs are accepted (data:image/...;base64,...).")
     if len(payload) * 3 // 4 > MAX_DATA_URI_BYTES:

@@ -1,4 +1,4 @@
-"""Settings: environment variables (and a `.env`), built once in `main()`.
+"""Settings: environment variables (and a `.env` from the user's config dir), built once in `main()`.
 
 Server settings live under `PHOTO_MCP_`; provider keys keep their vendors' names.
 """
@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 Transport = Literal["stdio", "sse", "http"]
 PreviewMode = Literal["none", "preview", "full"]
 BACKGROUND_PROVIDERS = ("aluo", "youcam", "removedo", "local")
+MIN_TOKEN_LENGTH = 16  # PHOTO_MCP_AUTH_TOKEN: shorter ones are refused at load
 
 
 def _default_data_dir() -> Path:
@@ -30,7 +31,9 @@ def _env(name: str) -> Any:
 class Settings(BaseSettings):
     """Everything configurable. See the README's settings table."""
 
-    model_config = SettingsConfigDict(env_prefix="PHOTO_MCP_", env_file=".env", extra="ignore", populate_by_name=True)
+    # No `.env` by default: a workspace's `.env` in the cwd must not redirect keys or widen the
+    # guards. server.config.load_settings passes the user's config-dir file or `--env-file`.
+    model_config = SettingsConfigDict(env_prefix="PHOTO_MCP_", env_file=None, extra="ignore", populate_by_name=True)
 
     transport: Transport = "stdio"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
@@ -45,6 +48,15 @@ class Settings(BaseSettings):
     auth_token: SecretStr | None = None
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     allow_private_urls: bool = False
+    # HTTP transports: caps (connections beyond the cap evict idle or slow ones first; MCP sessions
+    # beyond it evict the least recently used idle one; event streams beyond it get 503) and
+    # read deadlines in seconds (unfinished headers get 408 and are closed; so is a stalled body).
+    max_connections: int = Field(default=500, ge=4, le=100_000)
+    max_sessions: int = Field(default=200, ge=1, le=100_000)
+    max_streams: int = Field(default=100, ge=1, le=100_000)
+    header_timeout: float = Field(default=15.0, gt=0, le=600)
+    body_timeout: float = Field(default=120.0, gt=0, le=3600)
+    keep_alive_timeout: float = Field(default=5.0, gt=0, le=600)
     public_url: str | None = None
     background_providers: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(BACKGROUND_PROVIDERS))
     max_pixels: int = Field(default=100_000_000, ge=1)
@@ -69,8 +81,6 @@ class Settings(BaseSettings):
     aluo_poll_interval: float = Field(default=2.0, gt=0, le=60)
     # Stop waiting for one Aluo edit/generation task after this long (it may still finish and charge).
     aluo_max_wait: float = Field(default=600.0, gt=0, le=3600)
-    # The Aluo plan the key belongs to (PHOTO_MCP_ALUO_PLAN): its published prices drive estimates and caps.
-    aluo_plan: Literal["free", "pro"] = "free"
     # removedo
     removedo_poll_interval: float = Field(default=3.0, gt=0, le=60)
     # Slower fallback polling while a webhook is expected (the webhook wakes the poller at once).
@@ -94,6 +104,23 @@ class Settings(BaseSettings):
     youcam_catalog_ttl: float = Field(
         default=3600.0, ge=0, validation_alias=AliasChoices("YOUCAM_CATALOG_TTL", "PHOTO_MCP_YOUCAM_CATALOG_TTL")
     )
+
+    @field_validator("auth_token", mode="before")
+    @classmethod
+    def _token_or_none(cls, value: Any) -> Any:
+        # `PHOTO_MCP_AUTH_TOKEN=` (a forgotten value) is no token, not an empty one that matches
+        # `Authorization: Bearer` with nothing after it; a short token is guessable.
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if value is None or not str(value).strip():
+            return None
+        token = str(value).strip()
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"the token is {len(token)} characters; use at least {MIN_TOKEN_LENGTH} random ones "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        return token
 
     @field_validator("allowed_dirs", mode="before")
     @classmethod
