@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     aluo_poll_interval: float = Field(default=2.0, gt=0, le=60)
     # Stop waiting for one Aluo edit/generation task after this long (it may still finish and charge).
     aluo_max_wait: float = Field(default=600.0, gt=0, le=3600)
+    # The Aluo plan the key belongs to (PHOTO_MCP_ALUO_PLAN): its published prices drive estimates and caps.
+    aluo_plan: Literal["free", "pro"] = "free"
     # removedo
     removedo_poll_interval: float = Field(default=3.0, gt=0, le=60)
     # Slower fallback polling while a webhook is expected (the webhook wakes the poller at once).
