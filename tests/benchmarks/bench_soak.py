@@ -3,11 +3,12 @@ the server's RSS, open files, threads, asyncio tasks and database size before an
 
     python -m tests.benchmarks.bench_soak [--calls 1000] [--workers 4] [--quick]
 
-Each call is `resize_image` on a small PNG; one call in ten takes the PNG by URL (served on
-loopback) with a 8,000-character query string, so unbounded labels would show up in the
-database and in memory. Finished jobs must leave memory (the database keeps them), so every
-figure but the database should stay flat; the database grows by a bounded few hundred bytes
-per call (one job, one ledger and one result row), whatever the size of the inputs' names.
+Each call is `resize_image` on a small PNG; one call in ten takes the PNG by a ~58,000-character
+URL (served on loopback; an 8,000-character query string and a 50,000-character fragment), so
+unbounded labels would show up in the database and in memory. Finished jobs must leave memory
+(the database keeps them), so every figure but the database should stay flat; the database
+grows by a bounded few hundred bytes per call (one job, one ledger and one result row),
+whatever the size of the inputs' names.
 
 The server runs as `python -m tests.benchmarks.bench_soak --serve` (photo-mcp's own `main`),
 which answers SIGUSR1 by writing its asyncio task count to a file.
@@ -41,7 +42,8 @@ from tests.support import server_env
 
 TITLE = "### Soak: 1,000 local calls through one MCP client session, server resources before and after"
 STATS_ENV = "PHOTO_MCP_BENCH_STATS"  # where the --serve child writes its pid and task counts
-PAD = 8_000
+PAD = 8_000  # query string: sent, so it must fit the loopback server's request line (16 KB)
+FRAGMENT = 50_000  # not sent over HTTP, but part of the image reference the server stores (httpx: URLs < 64 KB)
 
 
 def _serve() -> int:
@@ -115,7 +117,7 @@ async def measure(calls: int, workers: int, warmup: int) -> list[str]:
     data = tmp / "data"
     app = Starlette(routes=[Route("/p.png", lambda request: Response(png, media_type="image/png"))])
     async with serve(app) as base:
-        long_url = f"{base}/p.png?pad={'x' * PAD}"
+        long_url = f"{base}/p.png?pad={'x' * PAD}#{'y' * FRAGMENT}"
         env = server_env(tmp, **{STATS_ENV: str(stats)})
         params = StdioServerParameters(
             command=sys.executable,
@@ -164,7 +166,7 @@ async def measure(calls: int, workers: int, warmup: int) -> list[str]:
     rows = [
         TITLE,
         "",
-        f"{calls} `resize_image` calls (64×48 PNG; every tenth by URL with a {PAD:,}-character query string) by "
+        f"{calls} `resize_image` calls (64×48 PNG; every tenth by a {len(long_url):,}-character URL) by "
         f"{workers} concurrent workers in one session, after {warmup} warm-up calls: {calls / elapsed:.0f} calls/s, "
         "all succeeded.",
         "",
