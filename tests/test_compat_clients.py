@@ -1,4 +1,4 @@
-"""Released clients on older protocol versions against photo-mcp, over stdio and Streamable HTTP.
+"""Released clients on older protocol versions against photo-mcp, over stdio, Streamable HTTP and SSE.
 
 TypeScript SDK 1.10.x (negotiates 2024-11-05) and 1.12.x (2025-03-26), and Python `mcp` 1.9.x
 (2025-03-26) connect, list tools, call resize_image on a Pillow-made PNG and read the result
@@ -112,15 +112,20 @@ async def test_old_client_over_stdio(tmp_path: Path, row: Row) -> None:
     _check(await _run(command, config), row, tmp_path)
 
 
+HTTP_TRANSPORTS = ["http", "sse"]
+
+
+@pytest.mark.parametrize("transport", HTTP_TRANSPORTS)
 @pytest.mark.parametrize("row", ROWS)
-async def test_old_client_over_streamable_http(tmp_path: Path, row: Row) -> None:
+async def test_old_client_over_http_transports(tmp_path: Path, row: Row, transport: str) -> None:
+    """Streamable HTTP (/mcp) and legacy SSE (/sse), with a bearer token."""
     command = _require(row)
     image = _prepare(tmp_path)
     token = "compat-token-0123456789abcdef"
-    async with http_subprocess(tmp_path, "http", PHOTO_MCP_AUTH_TOKEN=token) as base:
+    async with http_subprocess(tmp_path, transport, PHOTO_MCP_AUTH_TOKEN=token) as base:
         config = {
-            "transport": "http",
-            "url": base + "/mcp",
+            "transport": transport,
+            "url": base + ("/mcp" if transport == "http" else "/sse"),
             "headers": {"Authorization": f"Bearer {token}"},
             "image": str(image),
         }
@@ -142,9 +147,10 @@ def test_the_readme_carries_the_compatibility_table() -> None:
 
 
 def test_the_matrix_names_the_versions_installed() -> None:
-    """Rows for clients in this venv name the versions actually installed."""
+    """Rows name the versions actually installed, and the transports these tests run."""
     (python_mcp,) = [r for r in OTHER_CLIENTS if r.client == "Python `mcp`"]
     assert python_mcp.version == version("mcp")
     for row in OLD_CLIENTS:
+        assert set(row.transports) == {"stdio", *HTTP_TRANSPORTS}
         if row.client.startswith("TypeScript") and (package := _ts_package(row) / "package.json").exists():
             assert json.loads(package.read_text())["version"] == row.version

@@ -19,28 +19,29 @@ class Row:
     version: str
     protocol: str  # what the client negotiates with photo-mcp
     transports: tuple[str, ...]
-    test: str
+    tests: tuple[str, ...]
     note: str = ""
 
 
 # Installed by .ci/run: TypeScript SDKs under .ci/clients (npm), Python mcp 1.x in .ci/clients/py-mcp19.
 OLD_CLIENTS = (
-    Row("TypeScript SDK `@modelcontextprotocol/sdk`", "1.10.2", "2024-11-05", ("stdio", "http"),
-        "tests/test_compat_clients.py", "no `resource_link`: URI and file path in the text"),
-    Row("TypeScript SDK `@modelcontextprotocol/sdk`", "1.12.3", "2025-03-26", ("stdio", "http"),
-        "tests/test_compat_clients.py", "no `resource_link`: URI and file path in the text"),
-    Row("Python `mcp`", "1.9.4", "2025-03-26", ("stdio", "http"),
-        "tests/test_compat_clients.py", "no `resource_link`: URI and file path in the text"),
+    Row("TypeScript SDK `@modelcontextprotocol/sdk`", "1.10.2", "2024-11-05", ("stdio", "http", "sse"),
+        ("tests/test_compat_clients.py",), "no `resource_link`: URI and file path in the text"),
+    Row("TypeScript SDK `@modelcontextprotocol/sdk`", "1.12.3", "2025-03-26", ("stdio", "http", "sse"),
+        ("tests/test_compat_clients.py",), "no `resource_link`: URI and file path in the text"),
+    Row("Python `mcp`", "1.9.4", "2025-03-26", ("stdio", "http", "sse"),
+        ("tests/test_compat_clients.py",), "no `resource_link`: URI and file path in the text"),
 )  # fmt: skip
 OTHER_CLIENTS = (
-    Row("Python `mcp`", "2.3.0", "2025-11-25 and 2026-07-28", ("stdio", "http"), "tests/test_protocol_eras.py"),
+    Row("Python `mcp`", "2.3.0", "2025-11-25 and 2026-07-28", ("stdio", "http", "sse"),
+        ("tests/test_protocol_eras.py", "tests/test_transports.py")),
     Row("MCP Inspector CLI", "2.12.0", "its SDK's latest (TS client 2.3.1)", ("stdio", "http"),
-        "tests/test_inspector.py", "HTTP with a bearer token"),
+        ("tests/test_inspector.py",), "HTTP with a bearer token"),
     Row("MCP conformance suite `@modelcontextprotocol/conformance`", "0.1.16", "2025-11-25", ("http",),
-        "tests/test_conformance.py", "scenarios that do not apply: see below"),
+        ("tests/test_conformance.py",), "scenarios that do not apply: see below"),
 )  # fmt: skip
 ROWS = OLD_CLIENTS + OTHER_CLIENTS
-TRANSPORTS = {"stdio": "stdio", "http": "Streamable HTTP"}
+TRANSPORTS = {"stdio": "stdio", "http": "Streamable HTTP", "sse": "SSE (legacy)"}
 
 
 def table() -> str:
@@ -51,7 +52,8 @@ def table() -> str:
     ]
     for r in ROWS:
         marks = " | ".join("✅" if t in r.transports else "—" for t in TRANSPORTS)
-        lines.append(f"| {r.client} | {r.version} | {r.protocol} | {marks} | `{r.test}` | {r.note} |")
+        tests = ", ".join(f"`{t}`" for t in r.tests)
+        lines.append(f"| {r.client} | {r.version} | {r.protocol} | {marks} | {tests} | {r.note} |")
     lines.append(END)
     return "\n".join(lines)
 

@@ -2,7 +2,7 @@
 
 Runs in its own venv (mcp 1.9.x, pydantic<2.12), never in the project's:
     python py_mcp1_client.py '<config JSON>'
-    config: {transport: "stdio"|"http", command, args, env, cwd, url, headers, image}
+    config: {transport: "stdio"|"sse"|"http", command, args, env, cwd, url, headers, image}
 Connects, lists tools, calls resize_image on `image`, reads the result resource, and prints one
 JSON report on stdout. The report also lists every field of the raw wire responses that this
 client version's own schema (its `mcp.types` models) does not define.
@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import mcp.types as types
 from mcp import ClientSession, StdioServerParameters
+from mcp.client.sse import sse_client
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamablehttp_client
 from mcp.shared.message import SessionMessage
@@ -93,6 +94,8 @@ def _transport():
             command=config["command"], args=config["args"], env=config["env"], cwd=config["cwd"]
         )
         return stdio_client(params)
+    if config["transport"] == "sse":
+        return sse_client(config["url"], headers=config.get("headers"))
     return streamablehttp_client(config["url"], headers=config.get("headers"))
 
 

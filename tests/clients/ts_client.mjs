@@ -1,7 +1,7 @@
 // One session of a released MCP TypeScript SDK client against photo-mcp, for tests/test_compat_clients.py.
 //
 // node ts_client.mjs <sdk package dir> '<config JSON>'
-//   config: {transport: "stdio"|"http", command, args, env, cwd, url, headers, image}
+//   config: {transport: "stdio"|"sse"|"http", command, args, env, cwd, url, headers, image}
 // Connects, lists tools, calls resize_image on `image`, reads the result resource, and prints one
 // JSON report on stdout. Besides what the SDK's own API returned (it validates every result with
 // its own zod schemas), the report lists every field of the raw wire responses that this SDK
@@ -72,6 +72,16 @@ async function transport() {
     const { StdioClientTransport } = await load("client/stdio.js");
     return new StdioClientTransport({
       command: config.command, args: config.args, env: config.env, cwd: config.cwd, stderr: "inherit",
+    });
+  }
+  if (config.transport === "sse") {
+    const { SSEClientTransport } = await load("client/sse.js");
+    const headers = config.headers ?? {};
+    return new SSEClientTransport(new URL(config.url), {
+      requestInit: { headers },
+      eventSourceInit: {
+        fetch: (url, init) => fetch(url, { ...init, headers: { ...init?.headers, Accept: "text/event-stream", ...headers } }),
+      },
     });
   }
   const { StreamableHTTPClientTransport } = await load("client/streamableHttp.js");
