@@ -11,40 +11,67 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.resolve import ElicitationResult, Resolve
 
-from tools.core.errors import PhotoError
+from server import consent as spend
+from server import links, tasks
+from tools.core.errors import NotConfigured, PhotoError
 from tools.runtime import Runtime
 from tools.toolkit.declare import spec_of, tools_of
 from tools.toolkit.run import Call
 
 
 def call_of(ctx: Context) -> Call:
-    """The `Call` a tool receives for this MCP request."""
+    """The `Call` a tool receives for this MCP request (a Tasks request hands off sooner)."""
     runtime: Runtime = ctx.request_context.lifespan_context
-    return Call(runtime, ctx.report_progress)
+    return Call(runtime, ctx.report_progress, wait_seconds=tasks.handoff_budget(runtime.settings))
 
 
 def as_mcp_tool(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """`fn` with its `Call` parameter replaced by the SDK's `Context`, and errors made `ToolError`s."""
+    """`fn` with its `Call` parameter replaced by the SDK's `Context`, and errors made `ToolError`s.
+
+    A paid tool (one with a quote) also gets a `consent` parameter, resolved before the body runs
+    (server.consent); its results carry signed download links when the server has a public URL.
+    """
     signature = inspect.signature(fn, eval_str=True)
     params = list(signature.parameters.values())[1:]  # the first is the Call
+    spec = spec_of(fn)
+    quote = spec.quote
 
-    async def mcp_tool(*args: Any, ctx: Context, **kwargs: Any) -> Any:
+    async def mcp_tool(*args: Any, ctx: Context, consent: Any = None, **kwargs: Any) -> Any:
+        runtime: Runtime = ctx.request_context.lifespan_context
+        if quote is not None and not spend.approved(consent):
+            return spend.refused_result(quote, runtime.settings, kwargs, consent)
         try:
-            return await fn(call_of(ctx), *args, **kwargs)
+            result = await fn(call_of(ctx), *args, **kwargs)
+        except NotConfigured as exc:
+            if quote is not None:
+                wanted = quote.wanted(runtime.settings, **kwargs)
+                await spend.offer_console(ctx, wanted[0], "key")
+            raise ToolError(exc.message) from None
         except PhotoError as exc:
             raise ToolError(exc.message) from None
+        failed = spend.failed_provider(result)
+        if failed is not None:
+            await spend.offer_console(ctx, *failed)
+        return links.attach(result, runtime.settings)
 
     ctx_param = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)
-    mcp_tool.__signature__ = signature.replace(parameters=[*params, ctx_param])  # type: ignore[attr-defined]
-    mcp_tool.__annotations__ = {p.name: p.annotation for p in params} | {
-        "ctx": Context,
-        "return": signature.return_annotation,
-    }
+    extra = [ctx_param]
+    annotations: dict[str, Any] = {"ctx": Context}
+    if quote is not None:
+        ask = spend.resolver_for(spec.name, spec.title, quote, [p.name for p in params])
+        consent_type = Annotated[ElicitationResult[spend.Approve], Resolve(ask)]
+        extra.append(inspect.Parameter("consent", inspect.Parameter.KEYWORD_ONLY, annotation=consent_type))
+        annotations["consent"] = consent_type
+    mcp_tool.__signature__ = signature.replace(parameters=[*params, *extra])  # type: ignore[attr-defined]
+    mcp_tool.__annotations__ = (
+        {p.name: p.annotation for p in params} | annotations | {"return": signature.return_annotation}
+    )
     mcp_tool.__name__ = mcp_tool.__qualname__ = fn.__name__
     mcp_tool.__module__ = fn.__module__
     mcp_tool.__doc__ = spec_of(fn).description

@@ -13,7 +13,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import InputRequiredResult, Resource
 from pydantic.networks import AnyUrl
 
-from server import compat, resources
+from server import compat, consent, links, resources, tasks
 from server.adapter import register_tools
 from tools import CATALOGUE
 from tools.core.results import RESULT_URI_PREFIX
@@ -43,6 +43,8 @@ class PhotoServer(MCPServer[Runtime]):
             version="0.1.0",
             log_level=settings.log_level,
             lifespan=lambda _app: self._lifespan(),
+            extensions=[tasks.Tasks()],  # io.modelcontextprotocol/tasks over the job store
+            request_state_security=consent.request_state_security(settings),  # shared keys, when set
         )
         self.photo_settings = settings
         logging.getLogger("photo_mcp").setLevel(settings.log_level)
@@ -90,4 +92,5 @@ def build_server(settings: Settings, *, http_transport: httpx2.AsyncBaseTranspor
     compat.install(app)  # results shaped for clients on older protocol versions
     register_tools(app, CATALOGUE)
     resources.register(app)
+    links.register_routes(app)  # /files/{id}: signed download links (HTTP transports)
     return app

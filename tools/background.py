@@ -16,12 +16,17 @@ from tools.providers.base import ProviderImage
 from tools.providers.routing import candidates
 from tools.toolkit.declare import tool
 from tools.toolkit.params import PAID_REMOTE, ImageRef, Result
+from tools.toolkit.quote import priced
 from tools.toolkit.run import Call, run_provider
 
 BackgroundProvider = Literal["auto", "aluo", "youcam", "removedo", "local"]
 
 
-@tool(title="Remove the background", annotations=PAID_REMOTE)
+@tool(
+    title="Remove the background",
+    annotations=PAID_REMOTE,
+    quote=priced("remove_background", lambda s: s.background_providers, provider="provider"),
+)
 async def remove_background(
     call: Call,
     image: ImageRef,

@@ -10,10 +10,13 @@ from tools.core.jobs import JobContext
 from tools.providers.routing import candidates
 from tools.toolkit.declare import tool
 from tools.toolkit.params import PAID_REMOTE, AspectRatio, ImageRef, OutputFormat, Result
+from tools.toolkit.quote import priced
 from tools.toolkit.run import Call, Produced, run_provider
 
 
-@tool(title="Edit photos with a prompt", annotations=PAID_REMOTE)
+@tool(
+    title="Edit photos with a prompt", annotations=PAID_REMOTE, quote=priced("edit_photo", ["aluo"], units="num_images")
+)
 async def edit_photo(
     call: Call,
     prompt: Annotated[

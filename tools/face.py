@@ -10,10 +10,11 @@ from tools.core.jobs import JobContext
 from tools.providers.routing import candidates
 from tools.toolkit.declare import tool
 from tools.toolkit.params import PAID_REMOTE, ImageRef, Result
+from tools.toolkit.quote import priced
 from tools.toolkit.run import Call, Produced, run_provider
 
 
-@tool(title="Simulate aging", annotations=PAID_REMOTE)
+@tool(title="Simulate aging", annotations=PAID_REMOTE, quote=priced("simulate_aging", ["youcam"]))
 async def simulate_aging(call: Call, image: ImageRef) -> Result:
     """Show a person at several ages, from younger to older, from one selfie (YouCam AI aging).
 
@@ -38,7 +39,7 @@ async def simulate_aging(call: Call, image: ImageRef) -> Result:
     return await run_provider(call, "simulate_aging", order, attempt, params={"image": source.label}, inputs=[source])
 
 
-@tool(title="Transfer makeup", annotations=PAID_REMOTE)
+@tool(title="Transfer makeup", annotations=PAID_REMOTE, quote=priced("transfer_makeup", ["youcam"]))
 async def transfer_makeup(
     call: Call,
     image: ImageRef,

@@ -13,6 +13,7 @@ from tools.providers.base import ProviderImage
 from tools.providers.routing import candidates
 from tools.toolkit.declare import tool
 from tools.toolkit.params import PAID_REMOTE, AspectRatio, GroupId, OutputFormat, Result, StyleId
+from tools.toolkit.quote import priced
 from tools.toolkit.run import Call, Produced, run_provider
 
 Prompt = Annotated[
@@ -26,7 +27,11 @@ Prompt = Annotated[
 ]
 
 
-@tool(title="Generate product photos", annotations=PAID_REMOTE)
+@tool(
+    title="Generate product photos",
+    annotations=PAID_REMOTE,
+    quote=priced("generate_product_photo", ["aluo"], units="variants"),
+)
 async def generate_product_photo(
     call: Call,
     prompt: Prompt,
@@ -61,7 +66,7 @@ async def generate_product_photo(
     return await run_provider(call, "generate_product_photo", order, attempt, params=params, units=variants)
 
 
-@tool(title="Generate a background", annotations=PAID_REMOTE)
+@tool(title="Generate a background", annotations=PAID_REMOTE, quote=priced("generate_background", ["aluo"]))
 async def generate_background(call: Call, prompt: Prompt) -> Result:
     """Generate a backdrop image from a description (Aluo AI background), e.g. to put a
     cut-out on with place_on_background.
@@ -78,7 +83,7 @@ async def generate_background(call: Call, prompt: Prompt) -> Result:
     return await run_provider(call, "generate_background", order, attempt, params={"prompt": prompt})
 
 
-@tool(title="Generate an image in a style", annotations=PAID_REMOTE)
+@tool(title="Generate an image in a style", annotations=PAID_REMOTE, quote=priced("generate_image", ["youcam"]))
 async def generate_image(
     call: Call,
     prompt: Annotated[str, Field(description="What to picture", min_length=1, max_length=2000)],

@@ -11,12 +11,13 @@ from tools.providers.base import ProviderImage
 from tools.providers.routing import candidates
 from tools.toolkit.declare import tool
 from tools.toolkit.params import PAID_REMOTE, GroupId, ImageRef, Result, StyleId
+from tools.toolkit.quote import priced
 from tools.toolkit.run import Call, run_provider
 
 HairKind = Literal["hairstyle", "wig", "hair_extension", "bangs", "hair_volume"]
 
 
-@tool(title="Try a hairstyle", annotations=PAID_REMOTE)
+@tool(title="Try a hairstyle", annotations=PAID_REMOTE, quote=priced("try_hairstyle", ["youcam"]))
 async def try_hairstyle(
     call: Call,
     image: ImageRef,

@@ -18,6 +18,7 @@ from tools.providers.routing import candidates
 from tools.providers.youcam.spec import FEATURES
 from tools.toolkit.declare import tool
 from tools.toolkit.params import PAID_REMOTE, Box, ImageRef, Result
+from tools.toolkit.quote import priced
 from tools.toolkit.run import Call, probe, run_provider
 
 Provider = Literal["auto", "youcam", "local"]
@@ -25,7 +26,7 @@ ProviderParam = Annotated[Provider, Field(description="auto (YouCam when configu
 ORDER = ("youcam", "local")
 
 
-@tool(title="Remove objects", annotations=PAID_REMOTE)
+@tool(title="Remove objects", annotations=PAID_REMOTE, quote=priced("remove_object", ORDER, provider="provider"))
 async def remove_object(
     call: Call,
     image: ImageRef,
@@ -76,7 +77,7 @@ async def remove_object(
     return await run_provider(call, "remove_object", order, attempt, params=params, inputs=[source])
 
 
-@tool(title="Colorize a photo", annotations=PAID_REMOTE)
+@tool(title="Colorize a photo", annotations=PAID_REMOTE, quote=priced("colorize_photo", ["youcam"]))
 async def colorize_photo(call: Call, image: ImageRef) -> Result:
     """Turn a black-and-white (or faded) photo into a colour one (YouCam AI colorize).
 
@@ -93,7 +94,7 @@ async def colorize_photo(call: Call, image: ImageRef) -> Result:
     return await run_provider(call, "colorize_photo", order, attempt, params={"image": source.label}, inputs=[source])
 
 
-@tool(title="Enhance a photo", annotations=PAID_REMOTE)
+@tool(title="Enhance a photo", annotations=PAID_REMOTE, quote=priced("enhance_photo", ORDER, provider="provider"))
 async def enhance_photo(
     call: Call,
     image: ImageRef,

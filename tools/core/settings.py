@@ -58,6 +58,19 @@ class Settings(BaseSettings):
     body_timeout: float = Field(default=120.0, gt=0, le=3600)
     keep_alive_timeout: float = Field(default=5.0, gt=0, le=600)
     public_url: str | None = None
+    # Spend consent: ask the person before a paid call estimated at or above this many credits
+    # (unset: any call costing more than the cheapest operation, i.e. above 1 credit).
+    confirm_above: float | None = Field(default=None, ge=0)
+    # Refuse paid calls outright when the client cannot ask the person (no elicitation).
+    require_consent: bool = False
+    # Keys sealing the 2026-07-28 request state, comma-separated (the first seals, all unseal): the
+    # same on every process that may answer one conversation. Unset: a key of this process only.
+    request_state_keys: SecretStr | None = None
+    # Signed download links (with PHOTO_MCP_PUBLIC_URL): lifetime in seconds, and the HMAC key
+    # (unset: generated once and kept in the data dir, owner-only).
+    link_ttl: float = Field(default=3600.0, gt=0, le=7 * 86400)
+    link_key: SecretStr | None = None
+
     background_providers: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(BACKGROUND_PROVIDERS))
     max_pixels: int = Field(default=100_000_000, ge=1)
     max_download_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)

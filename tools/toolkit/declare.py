@@ -30,14 +30,17 @@ class ToolSpec:
     title: str
     annotations: ToolAnnotations
     description: str
+    # A paid tool's price from its arguments (tools.toolkit.quote): what spend consent asks about.
+    quote: Callable[..., Any] | None = None
 
 
-def tool(*, title: str, annotations: ToolAnnotations) -> Callable[[F], F]:
-    """Mark `fn` as a tool; it is returned unchanged."""
+def tool(*, title: str, annotations: ToolAnnotations, quote: Callable[..., Any] | None = None) -> Callable[[F], F]:
+    """Mark `fn` as a tool; it is returned unchanged. `quote`: see `tools.toolkit.quote.priced`."""
 
     def mark(fn: F) -> F:
         # The docstring is the description the model reads: no source indentation in it.
-        spec = ToolSpec(fn.__name__, title, annotations, inspect.cleandoc(fn.__doc__ or ""))
+        spec = ToolSpec(fn.__name__, title, annotations, inspect.cleandoc(fn.__doc__ or ""), quote)
+
         setattr(fn, _MARK, spec)
         return fn
 

@@ -30,6 +30,9 @@ class ImageOut(BaseModel):
     height: int
     bytes: int
     info: dict[str, Any] = Field(default_factory=dict, description="Per-image facts, e.g. res_age for aging")
+    url: str | None = Field(
+        default=None, description="Signed HTTPS download link, when the server has a public URL (it expires)"
+    )
 
 
 class Credits(BaseModel):

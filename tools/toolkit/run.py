@@ -51,6 +51,8 @@ class Call:
 
     runtime: Runtime
     report: Progress | None = None
+    # Overrides PHOTO_MCP_WAIT_SECONDS for this call (a Tasks-extension request hands off sooner).
+    wait_seconds: float | None = None
 
     async def progress(self, value: float, total: float | None, message: str | None) -> None:
         if self.report is not None:
@@ -141,7 +143,8 @@ async def run_job(
     rt = call.runtime
     labels = [s.label for s in inputs]
     job = await rt.jobs.submit(operation, provider, params, work, estimate=estimate, inputs=labels)
-    return await wait_and_render(call, job, rt.settings.wait_seconds, cancel_on_abort=True)
+    budget = rt.settings.wait_seconds if call.wait_seconds is None else call.wait_seconds
+    return await wait_and_render(call, job, budget, cancel_on_abort=True)
 
 
 async def wait_and_render(call: Call, job: Job, budget: float, *, cancel_on_abort: bool) -> CallToolResult:

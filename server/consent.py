@@ -1,0 +1,255 @@
+"""Spend consent: the person says yes before a paid call runs.
+
+Caps stop runaway spend; only a person saying yes is consent. A paid tool declares its quote
+(`@tool(quote=priced(...))`); its MCP-facing signature gets a `consent` parameter filled by the
+SDK's `Resolve` machinery before the tool body runs, so nothing reaches a provider until the
+answer is in. `Resolve` + `Elicit` speak both protocol eras: a standalone `elicitation/create`
+mid-call up to 2025-11-25, an `InputRequiredResult` round on 2026-07-28.
+
+    the estimate             the client                      what happens
+    free, or below the       any                             runs (caps only)
+      threshold
+    at/above the threshold   can elicit (form)               asks: accept runs it; decline or
+                                                             cancel sends nothing and says so
+    at/above the threshold   cannot elicit                   runs (caps only), or is refused when
+                                                             PHOTO_MCP_REQUIRE_CONSENT=true
+
+The threshold is PHOTO_MCP_CONFIRM_ABOVE (at or above that many credits); unset, any call costing
+more than the cheapest paid operation (above 1 credit) asks.
+
+When a provider key is missing or its credits run out, a client that supports URL-mode
+elicitation is offered the provider's console (never a key through the model); any other client
+gets the setup message only.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.resolve import (
+    AcceptedElicitation,
+    Elicit,
+    ElicitationResult,
+)
+from mcp.server.request_state import RequestStateSecurity
+from mcp_types import CallToolResult, TextContent
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import BaseModel, Field
+
+from tools import providers
+from tools.core.errors import PhotoError
+from tools.core.settings import Settings
+from tools.toolkit.quote import Quote, QuoteFn, cheapest_paid
+from tools.toolkit.render import Credits, ToolOutput
+
+log = logging.getLogger("photo_mcp.consent")
+
+# Where a person gets a key or buys credits: opened by the client's browser, never by the model.
+CONSOLES = {
+    "aluo": "https://aluo.ai",
+    "youcam": "https://yce.perfectcorp.com",
+    "removedo": "https://www.removedo.com",
+}
+
+
+class Approve(BaseModel):
+    """The consent form: accepting it is the answer; unticking the box declines."""
+
+    confirm: bool = Field(default=True, title="Spend the credits", description="Accept to run it, decline to stop")
+
+
+@dataclass(frozen=True)
+class NotAsked:
+    """The resolver's answer when no question was asked (free, below the threshold, no quote, or
+    a client that cannot ask): the call goes ahead under the caps."""
+
+    reason: str
+
+
+def threshold(settings: Settings) -> tuple[float, bool]:
+    """(credits, inclusive): a call asks when its estimate is >= (or >) this many credits."""
+    if settings.confirm_above is None:
+        return cheapest_paid(), False
+    return settings.confirm_above, True
+
+
+def needs_consent(settings: Settings, credits: float) -> bool:
+    if credits <= 0:
+        return False
+    limit, inclusive = threshold(settings)
+    return credits >= limit if inclusive else credits > limit
+
+
+def is_modern(ctx: Context) -> bool:
+    return ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+
+
+def can_elicit(ctx: Context, mode: str = "form") -> bool:
+    """Whether the client can show this request's question: it declared the mode, and on the
+    handshake era the connection can carry a server-to-client request."""
+    caps = ctx.client_capabilities
+    elicitation = caps.elicitation if caps is not None else None
+    if elicitation is None:
+        return False
+    if mode == "form":
+        # A bare `elicitation: {}` is form support; url-only is not.
+        declared = elicitation.form is not None or elicitation.url is None
+    else:
+        declared = elicitation.url is not None
+    if not declared:
+        return False
+    return is_modern(ctx) or ctx.session.can_send_request
+
+
+def _provider_names(names: tuple[str, ...]) -> str:
+    titles = [providers.info(n).title for n in names]
+    if len(titles) == 1:
+        return titles[0]
+    return f"{titles[0]} (or, if it cannot run, {', '.join(titles[1:])})"
+
+
+def question(title: str, quote: Quote, spent: float, settings: Settings) -> str:
+    cap = f" of a daily cap of {settings.max_credits_per_day:g}" if settings.max_credits_per_day is not None else ""
+    units = f" ({quote.units} images)" if quote.units > 1 else ""
+    return (
+        f"{title}: run {quote.operation}{units} on {_provider_names(quote.providers)} for about "
+        f"{quote.credits:g} credits? Today's spend so far: {spent:g} credits{cap}. "
+        "Nothing is sent to the provider until you accept."
+    )
+
+
+def resolver_for(name: str, title: str, quote: QuoteFn, arg_names: list[str]) -> Callable[..., Any]:
+    """The `Resolve` function of one paid tool: its quote from the call's arguments, then the
+    question (or `NotAsked`).
+
+    Raises (from the resolver):
+        ToolError: consent is required and the client cannot ask (nothing is sent).
+    """
+
+    async def resolver(ctx: Context, **args: Any) -> Elicit[Approve] | NotAsked:
+        rt = ctx.request_context.lifespan_context
+        settings: Settings = rt.settings
+        try:
+            q = quote(settings, **args)
+        except PhotoError:  # not set up here: the tool answers with its setup message, nothing is sent
+            return NotAsked("no provider can run it here")
+        if not needs_consent(settings, q.credits):
+            return NotAsked("below the confirmation threshold")
+        if not can_elicit(ctx):
+            if settings.require_consent:
+                raise ToolError(
+                    f"Not run: {q.operation} on {_provider_names(q.providers)} would spend about {q.credits:g} "
+                    "credits, this server requires the person's confirmation (PHOTO_MCP_REQUIRE_CONSENT), and "
+                    "this client cannot ask (it declares no elicitation support). Nothing was sent."
+                )
+            return NotAsked("the client cannot ask")
+        return Elicit(question(title, q, await rt.ledger.spent_today(), settings), Approve)
+
+    params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
+    params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in arg_names]
+    resolver.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    resolver.__annotations__ = {"ctx": Context}
+    # The wire key of the question (`module:qualname`): one per tool, stable across processes.
+    resolver.__qualname__ = f"consent.{name}"
+    return resolver
+
+
+def approved(outcome: ElicitationResult[Any]) -> bool:
+    if not isinstance(outcome, AcceptedElicitation):
+        return False
+    data = outcome.data
+    return not isinstance(data, Approve) or data.confirm
+
+
+def refused_result(quote: QuoteFn, settings: Settings, args: dict[str, Any], outcome: ElicitationResult[Any]) -> Any:
+    """The result of a declined or dismissed question: nothing ran, nothing was sent, and it says so."""
+    try:
+        q = quote(settings, **args)
+    except PhotoError:
+        q = Quote(quote.operation, quote.wanted(settings, **args), 0.0)
+    how = "dismissed without an answer" if outcome.action == "cancel" else "declined"
+    message = (
+        f"Not run: the person {how} spending about {q.credits:g} credits on {q.operation} "
+        f"({_provider_names(q.providers)}). Nothing was sent to the provider and no credits were spent. "
+        "Do not retry unless they ask for it."
+    )
+    out = ToolOutput(
+        job_id="",
+        status="cancelled",
+        provider=q.providers[0],
+        operation=q.operation,
+        credits=Credits(estimated=q.credits, charged=0),
+        elapsed_s=0.0,
+        message=message,
+        details={"consent": outcome.action if outcome.action != "accept" else "decline"},
+    )
+    return CallToolResult(
+        content=[TextContent(type="text", text=message)], structured_content=out.model_dump(mode="json")
+    )
+
+
+# -- provider console offers (URL-mode elicitation) ---------------------------------------------------
+
+
+def console_offer(provider: str, why: str) -> tuple[str, str] | None:
+    """(message, url) offering `provider`'s console, or None when it has none."""
+    url = CONSOLES.get(provider)
+    if url is None:
+        return None
+    title = providers.info(provider).title
+    if why == "credits":
+        text = f"{title} is out of credits. Open its console to add credits, then ask again."
+    else:
+        setting = " and ".join(providers.info(provider).env)
+        text = (
+            f"{title} is not set up on this server. Open its console to get an API key, then set {setting} in "
+            "the server's environment (never paste a key into the chat)."
+        )
+    return text, url
+
+
+async def offer_console(ctx: Context, provider: str, why: str) -> bool:
+    """Offer the console through a standalone URL elicitation (handshake era). True if it was shown."""
+    offer = console_offer(provider, why)
+    if offer is None or is_modern(ctx) or not can_elicit(ctx, "url"):
+        return False
+    try:
+        result = await ctx.elicit_url(offer[0], offer[1], "console-" + secrets.token_hex(8))
+    except Exception as exc:  # the offer is a courtesy: its failure must not hide the real error
+        log.info("The console offer for %s was not shown (%s).", provider, type(exc).__name__)
+        return False
+    return result.action == "accept"
+
+
+def failed_provider(result: Any) -> tuple[str, str] | None:
+    """(provider, why) of a result that failed for a key or credits problem, else None."""
+    sc = getattr(result, "structured_content", None)
+    if not getattr(result, "is_error", False) or not isinstance(sc, dict):
+        return None
+    kind = (sc.get("details") or {}).get("error_kind")
+    if kind == "OutOfCredits":
+        return sc.get("provider", ""), "credits"
+    if kind == "AuthFailed":
+        return sc.get("provider", ""), "key"
+    return None
+
+
+# -- sealed request state -----------------------------------------------------------------------------
+
+
+def request_state_security(settings: Settings) -> RequestStateSecurity | None:
+    """Shared keys for the 2026-07-28 request state (PHOTO_MCP_REQUEST_STATE_KEYS), or None for
+    the SDK's per-process key. Every process that may answer one conversation needs the same keys."""
+    if settings.request_state_keys is None:
+        return None
+    keys = [k.strip() for k in settings.request_state_keys.get_secret_value().split(",") if k.strip()]
+    if not keys:
+        return None
+    return RequestStateSecurity(keys=keys)

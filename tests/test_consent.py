@@ -1,0 +1,182 @@
+"""Spend consent with real clients: the SDK's `Client` with and without elicitation, on both
+protocol eras, over stdio (a `photo-mcp` subprocess) and Streamable HTTP, against the fake Aluo
+served on loopback. What counts is the fake's own ledger: accept -> one charge, decline ->
+nothing sent at all, a client that cannot ask -> today's behaviour (caps only)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.client.context import ClientRequestContext
+from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult, ErrorData
+
+from server.app import build_server
+from tests.fakes.aluo import FakeAluo
+from tests.fakes.images import image_bytes
+from tests.fakes.loopback import serve
+from tests.support import serve_http, stdio_params
+from tests.test_aluo_tools import aluo_settings
+
+GENERATE = {"prompt": "A red mug on a table", "variants": 2}
+
+
+class Person:
+    """An elicitation callback that answers like a person would, and remembers what it was shown."""
+
+    def __init__(self, action: str = "accept", content: dict[str, Any] | None = None) -> None:
+        self.action = action
+        self.content = {"confirm": True} if content is None and action == "accept" else content
+        self.asked: list[ElicitRequestParams] = []
+
+    async def __call__(self, ctx: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult | ErrorData:
+        self.asked.append(params)
+        if getattr(params, "mode", "form") == "url":
+            return ElicitResult(action=self.action)
+        return ElicitResult(action=self.action, content=self.content if self.action == "accept" else None)
+
+    @property
+    def messages(self) -> list[str]:
+        return [p.message for p in self.asked]
+
+
+def sent_work(fake: FakeAluo) -> list[Any]:
+    """Every request that reached the fake Aluo."""
+    return list(fake.requests)
+
+
+@asynccontextmanager
+async def aluo(**knobs: Any) -> AsyncIterator[tuple[FakeAluo, str]]:
+    fake = FakeAluo(**knobs)
+    async with serve(fake.app) as base:
+        yield fake, base
+
+
+@asynccontextmanager
+async def connect(
+    transport: str, mode: str, tmp_path: Path, fake: FakeAluo, base: str, person: Person | None, **env: str
+) -> AsyncIterator[Client]:
+    """A real client over `transport`; `person=None` declares no elicitation capability."""
+    kwargs: dict[str, Any] = {"mode": mode}
+    if person is not None:
+        kwargs["elicitation_callback"] = person
+    if transport == "stdio":
+        params = stdio_params(
+            tmp_path,
+            ALUO_API_KEY=fake.api_key,
+            ALUO_BASE_URL=FakeAluo.api_base(base),
+            PHOTO_MCP_ALUO_POLL_INTERVAL="0.02",
+            **env,
+        )
+        async with Client(params, **kwargs) as client:
+            yield client
+    else:
+        overrides = {k.removeprefix("PHOTO_MCP_").lower(): v for k, v in env.items()}
+        settings = aluo_settings(tmp_path, fake, base, **overrides)
+        async with serve_http(build_server(settings), settings) as url, Client(url + "/mcp", **kwargs) as client:
+            yield client
+
+
+async def call(client: Client, tool: str, args: dict[str, Any]) -> CallToolResult:
+    with anyio.fail_after(60):
+        return await client.call_tool(tool, args)
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_accept_charges_once_decline_sends_nothing_no_capability_runs_on_caps(
+    tmp_path: Path, workdir: Path, transport: str, mode: str
+) -> None:
+    async with aluo() as (fake, base):
+        # Decline: the person is asked (what, where, how much, today's spend) and nothing is sent.
+        no = Person("decline")
+        async with connect(transport, mode, tmp_path / "a", fake, base, no) as client:
+            declined = await call(client, "generate_product_photo", GENERATE)
+        assert sent_work(fake) == [] and fake.charges == []
+        (question,) = no.messages
+        assert "generate_product_photo" in question and "Aluo AI" in question
+        assert "80 credits" in question and "Today's spend so far: 0 credits" in question
+        assert not declined.is_error and declined.structured_content["status"] == "cancelled"
+        assert declined.structured_content["credits"] == {"estimated": 80.0, "charged": 0.0}
+        assert "declined" in declined.content[0].text and "Nothing was sent" in declined.content[0].text
+
+        # Accept: it runs, and the fake charges exactly once.
+        yes = Person("accept")
+        async with connect(transport, mode, tmp_path / "b", fake, base, yes) as client:
+            accepted = await call(client, "generate_product_photo", GENERATE)
+        assert len(yes.asked) == 1
+        assert not accepted.is_error, accepted.content
+        assert accepted.structured_content["status"] == "succeeded"
+        assert len(accepted.structured_content["images"]) == 2
+        assert [(c.amount, c.what) for c in fake.charges] == [(80, "generate")]
+
+        # A client without elicitation: today's behaviour, caps only (it runs, charged once more).
+        async with connect(transport, mode, tmp_path / "c", fake, base, None) as client:
+            unasked = await call(client, "generate_product_photo", GENERATE)
+        assert not unasked.is_error, unasked.content
+        assert [(c.amount, c.what) for c in fake.charges] == [(80, "generate"), (80, "generate")]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_required_consent_refuses_a_client_that_cannot_ask(tmp_path: Path, mode: str) -> None:
+    async with (
+        aluo() as (fake, base),
+        connect("stdio", mode, tmp_path, fake, base, None, PHOTO_MCP_REQUIRE_CONSENT="true") as client,
+    ):
+        refused = await call(client, "generate_product_photo", GENERATE)
+    assert refused.is_error
+    assert "PHOTO_MCP_REQUIRE_CONSENT" in refused.content[0].text and "Nothing was sent" in refused.content[0].text
+    assert sent_work(fake) == []
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_dismissing_or_unticking_sends_nothing(tmp_path: Path, mode: str) -> None:
+    async with aluo() as (fake, base):
+        settings = aluo_settings(tmp_path, fake, base)
+        for person in (Person("cancel"), Person("accept", {"confirm": False})):
+            async with Client(build_server(settings), mode=mode, elicitation_callback=person) as client:
+                result = await call(client, "edit_photo", {"prompt": "bluer", "images": [f"{base}/cdn/x.png"]})
+            assert len(person.asked) == 1 and result.structured_content["status"] == "cancelled"
+        assert sent_work(fake) == []
+        assert "dismissed" in result.content[0].text or "declined" in result.content[0].text
+
+
+async def test_threshold_cheap_calls_run_without_asking_unless_configured(tmp_path: Path, workdir: Path) -> None:
+    (workdir / "mug.jpg").write_bytes(image_bytes(80, 60, "jpeg"))
+    args = {"image": str(workdir / "mug.jpg"), "provider": "aluo"}
+    async with aluo() as (fake, base):
+        # Default: 1 credit is the cheapest paid operation, so remove_background never asks.
+        person = Person("decline")
+        async with Client(build_server(aluo_settings(tmp_path, fake, base)), elicitation_callback=person) as client:
+            cut = await call(client, "remove_background", args)
+            free = await call(client, "resize_image", {"image": str(workdir / "mug.jpg"), "width": 40})
+        assert person.asked == [] and not cut.is_error and not free.is_error
+        assert len(fake.charges) == 1
+        # PHOTO_MCP_CONFIRM_ABOVE=1: at or above 1 credit asks, and a decline sends nothing.
+        settings = aluo_settings(tmp_path, fake, base, confirm_above=1)
+        async with Client(build_server(settings), elicitation_callback=person) as client:
+            refused = await call(client, "remove_background", args)
+        assert len(person.asked) == 1 and "1 credits" in person.messages[0]
+        assert refused.structured_content["status"] == "cancelled" and len(fake.charges) == 1
+
+
+async def test_missing_key_offers_the_console_by_url_only_where_supported(tmp_path: Path) -> None:
+    settings = aluo_settings(tmp_path, FakeAluo(), "http://127.0.0.1:9", aluo_api_key=None)
+    # A client that declares URL-mode elicitation (the SDK's does, with a callback) is offered the
+    # provider's console: a URL to open, never a key through the model.
+    person = Person("accept")
+    async with Client(build_server(settings), mode="legacy", elicitation_callback=person) as client:
+        result = await call(client, "generate_product_photo", GENERATE)
+    assert result.is_error and "ALUO_API_KEY" in result.content[0].text
+    (offer,) = person.asked
+    assert offer.mode == "url" and offer.url.startswith("https://aluo.ai")
+    assert "never paste a key" in offer.message and "ALUO_API_KEY" in offer.message
+    # A client without elicitation gets the setup message only.
+    async with Client(build_server(settings), mode="legacy") as client:
+        plain = await call(client, "generate_product_photo", GENERATE)
+    assert plain.is_error and "ALUO_API_KEY" in plain.content[0].text
