@@ -19,12 +19,11 @@ TOKEN = "auth-token-0123456789abcdef"
 
 
 async def test_missing_and_wrong_tokens_say_what_to_set(tmp_path: Path) -> None:
-    async with http_subprocess(tmp_path, "http", PHOTO_MCP_AUTH_TOKEN=TOKEN) as base:
-        async with httpx2.AsyncClient() as http:
-            body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
-            missing = await http.post(base + "/mcp", json=body)
-            wrong = await http.post(base + "/mcp", json=body, headers={"Authorization": "Bearer not-the-token"})
-            basic = await http.post(base + "/mcp", json=body, headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    async with http_subprocess(tmp_path, "http", PHOTO_MCP_AUTH_TOKEN=TOKEN) as base, httpx2.AsyncClient() as http:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        missing = await http.post(base + "/mcp", json=body)
+        wrong = await http.post(base + "/mcp", json=body, headers={"Authorization": "Bearer not-the-token"})
+        basic = await http.post(base + "/mcp", json=body, headers={"Authorization": "Basic dXNlcjpwYXNz"})
     for answer in (missing, wrong, basic):
         assert answer.status_code == 401
         assert answer.headers["content-type"] == "application/json"
