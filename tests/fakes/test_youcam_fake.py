@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import io
+import secrets
 import time
 from typing import Any
 
 import anyio
 import httpx2
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from PIL import Image
@@ -307,7 +309,12 @@ async def test_enhance_scale_and_chaining_dst_id() -> None:
         out = (await _poll(c, h, "enhance", tid))["results"][0]["data"][0]
         img = await _image(c, out["url"])
         assert img.format == "WEBP" and img.size == (120, 80)
-        tid2 = await _run(c, h, "sod", _body(src_ids=out["dst_id"]))
+        # SOD takes jpg/png/heic (seed size table): a webp result is refused, a jpg one chains.
+        refused = await _poll(c, h, "sod", await _run(c, h, "sod", _body(src_ids=out["dst_id"])))
+        assert refused["status"] == "error" and refused["error"] == "invalid_parameter"
+        tid = await _run(c, h, "enhance", _body(1, src_ids=src, params={"scale": 4}))
+        jpg = (await _poll(c, h, "enhance", tid))["results"][0]["data"][0]
+        tid2 = await _run(c, h, "sod", _body(src_ids=jpg["dst_id"]))
         out2 = (await _poll(c, h, "sod", tid2))["results"][0]["data"][0]
         assert (await _image(c, out2["url"])).size == (120, 80)
 
@@ -423,3 +430,63 @@ async def test_soonest_expiring_units_go_first_and_bad_bytes_fail_uncharged() ->
             "error": "Insufficient credit",
             "error_code": "CreditInsufficiency",
         }
+
+
+# -- request_id dedupe and the size table, as the seed says ----------------------------------------------
+
+
+async def test_same_source_and_request_id_is_the_old_task_whatever_else_changed() -> None:
+    fake = FakeYouCam(polls_until_done=0)
+    async with _client(fake) as c:
+        h = await _login(c, fake)
+        src = await _upload(c, h, "obj-removal", image_bytes(40, 40, "jpg"))
+        masks = [await _upload(c, h, "obj-removal", image_bytes(40, 40, "png"), "image/png") for _ in range(2)]
+        first = await _run(c, h, "obj-removal", _body(7, src_ids=src, mask_ids=masks[0]))
+        again = await _run(c, h, "obj-removal", _body(7, ext="webp", src_ids=src, mask_ids=masks[1]))
+        other = await _run(c, h, "obj-removal", _body(8, src_ids=src, mask_ids=masks[1]))
+        for tid in (first, other):
+            assert (await _poll(c, h, "obj-removal", tid))["status"] == "success"
+    assert again == first != other  # a new mask does not make a new task; a new request_id does
+    assert [ch.task_id for ch in fake.charges] == [first, other]
+
+
+def _noise_png(width: int, height: int) -> bytes:
+    img = Image.frombytes("RGB", (width, height), secrets.token_bytes(width * height * 3))
+    buf = io.BytesIO()
+    img.save(buf, "PNG", compress_level=0)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("feature", "data", "ct", "error"),
+    [
+        ("hair-style", image_bytes(200, 200, "png"), "image/png", "invalid_parameter"),  # jpg only
+        ("hair-bang", image_bytes(1100, 600, "jpg"), "image/jpg", "error_exceed_max_image_size"),
+        ("colorize", image_bytes(4100, 100, "jpg"), "image/jpg", "error_exceed_max_image_size"),
+        ("sod", _noise_png(1900, 1800), "image/png", "exceed_max_filesize"),  # >= 10,000,000 bytes
+    ],
+)
+async def test_the_engine_enforces_the_size_table(feature: str, data: bytes, ct: str, error: str) -> None:
+    fake = FakeYouCam(polls_until_done=0)
+    hair = feature.startswith("hair")
+    params = {"style_group_id": catalog(feature)[0][0], "style_ids": [catalog(feature)[0][2][0][0]]} if hair else None
+    async with _client(fake) as c:
+        h = await _login(c, fake)
+        src = await _upload(c, h, feature, data, ct)
+        body = _body(src_ids=src, params=params)
+        result = await _poll(c, h, feature, await _run(c, h, feature, body))
+    assert (result["status"], result["error"]) == ("error", error) and fake.charges == []
+
+
+@pytest.mark.parametrize(("width", "fraction", "ok"), [(1000, 0.2, True), (1000, 0.1, False), (600, 0.2, False)])
+async def test_a_face_under_128_px_is_no_face(width: int, fraction: float, ok: bool) -> None:
+    fake = FakeYouCam(polls_until_done=0, face_width_fraction=fraction)
+    group, styles = catalog("hair-vol")[0][0], catalog("hair-vol")[0][2]
+    async with _client(fake) as c:
+        h = await _login(c, fake)
+        src = await _upload(c, h, "hair-vol", image_bytes(width, 500, "jpg"))
+        body = _body(src_ids=src, params={"style_group_id": group, "style_ids": [styles[0][0]]})
+        result = await _poll(c, h, "hair-vol", await _run(c, h, "hair-vol", body))
+    assert (result["status"] == "success") is ok
+    if not ok:
+        assert result["error"] == "error_no_face"

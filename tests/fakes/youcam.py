@@ -16,7 +16,22 @@ Inferred parts (providers.md marks them so, or leaves them open), pinned here:
   charged); a finished task stays readable. Units are checked at submit and charged on success,
   soonest-expiring entry first; if the balance fell below the cost meanwhile the task ends in
   `error`/`unknown_internal_error`, uncharged. `output_ext` is optional (seed: not required) and
-  defaults to the first allowed value. Size limits of §1.8 are not enforced.
+  defaults to the first allowed value; its allowed values are the seed's enums.
+
+request_id (seed 003: "Requests with the same request_id will be ignored by the server ... if the same
+file_id is sent with the same request_id, the engine won't re-run the task"): a run with the same source
+file id and the same request_id answers with the earlier task, whatever else changed (mask, reference,
+params, output_ext), and charges nothing more. Kept per account and feature endpoint (inferred: the
+seed documents request_id on each feature's run endpoint).
+
+Size, format and face limits (seed 003 size table), checked by the engine when the task runs:
+- a file of 10,000,000 bytes or more -> `exceed_max_filesize` (seed code; "10MB" read as decimal).
+- a long side over the feature's limit -> `error_exceed_max_image_size` (inferred: a later docs' code).
+- a format the feature does not accept (hairstyle: jpg only) -> `invalid_parameter` (inferred code).
+- face width: the fake cannot see faces; `face_width_fraction` (a knob, off by default) models the face
+  as that share of the photo's width, and a face under 128 px on a hair feature -> `error_no_face`
+  (inferred code). Pose angles are not modelled. wig and aging have no row in the table: the hair
+  features' limits are used (inferred).
 """
 
 from __future__ import annotations
@@ -53,23 +68,33 @@ _CT = ("image/jpg", "image/jpeg", "image/png")
 STYLE, PROMPT, SCALE, NONE = "style", "prompt+style", "scale", "none"
 
 
+_JPG_PNG, _JPG_PNG_HEIC = ("JPEG", "PNG"), ("JPEG", "PNG", "HEIF")
+MAX_FILE_BYTES = 10_000_000  # "< 10MB"
+MIN_FACE_WIDTH = 128
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     file_sets: tuple[str, ...]  # required file_sets keys, one id each; () = no file step
     params: str  # STYLE | PROMPT | SCALE | NONE
     exts: tuple[str, ...]  # allowed output_ext; the first is the default
     content_types: tuple[str, ...] = _CT  # accepted at file create
+    max_side: int = 1024  # long side limit of the inputs (seed size table)
+    formats: tuple[str, ...] = _JPG_PNG  # Pillow formats the engine accepts
+    face: bool = False  # face width >= 128 applies
 
 
 FEATURES: dict[str, FeatureSpec] = {
-    **{s: FeatureSpec(("src_ids",), STYLE, ("jpg",)) for s in ("hair-style", "wig", "hair-ext")},
-    **{s: FeatureSpec(("src_ids",), STYLE, ("jpg",)) for s in ("hair-bang", "hair-vol")},
+    "hair-style": FeatureSpec(("src_ids",), STYLE, ("jpg",), formats=("JPEG",), face=True),
+    **{s: FeatureSpec(("src_ids",), STYLE, ("jpg",), face=True) for s in ("wig", "hair-ext", "hair-bang", "hair-vol")},
     "aging": FeatureSpec(("src_ids",), NONE, ("jpg",)),
-    "mu-trans-rec": FeatureSpec(("src_ids", "ref_ids"), NONE, ("jpg",), (*_CT, "image/tiff", "image/gif")),
-    "obj-removal": FeatureSpec(("src_ids", "mask_ids"), NONE, ("jpg", "webp")),
-    "colorize": FeatureSpec(("src_ids",), NONE, ("jpg", "webp")),
-    "sod": FeatureSpec(("src_ids",), NONE, ("png", "webp")),
-    "enhance": FeatureSpec(("src_ids",), SCALE, ("jpg", "webp")),
+    "mu-trans-rec": FeatureSpec(
+        ("src_ids", "ref_ids"), NONE, ("jpg",), (*_CT, "image/tiff", "image/gif"), formats=_JPG_PNG_HEIC
+    ),
+    "obj-removal": FeatureSpec(("src_ids", "mask_ids"), NONE, ("jpg", "webp"), max_side=4096, formats=_JPG_PNG_HEIC),
+    "colorize": FeatureSpec(("src_ids",), NONE, ("jpg", "webp"), max_side=4096),
+    "sod": FeatureSpec(("src_ids",), NONE, ("png", "webp"), max_side=4096, formats=_JPG_PNG_HEIC),
+    "enhance": FeatureSpec(("src_ids",), SCALE, ("jpg", "webp"), max_side=4096, formats=_JPG_PNG_HEIC),
     "text-to-image": FeatureSpec((), PROMPT, ("jpg",)),
 }
 DEFAULT_COSTS: dict[str, float] = dict.fromkeys(FEATURES, 1)
@@ -246,6 +271,7 @@ class FakeYouCam:
         rate_limits: list[tuple[int, float]] | None = [(100, 60.0), (100, 300.0)],  # noqa: B006
         costs: dict[str, float] | None = None,
         makeup_recommendation: bool = True,
+        face_width_fraction: float | None = None,
     ) -> None:
         alphabet = string.ascii_letters + string.digits
         self.client_id = client_id or "".join(secrets.choice(alphabet) for _ in range(32))
@@ -265,6 +291,7 @@ class FakeYouCam:
         self.rate_limits = list(rate_limits) if rate_limits else None
         self.costs = {**DEFAULT_COSTS, **(costs or {})}
         self.makeup_recommendation = makeup_recommendation
+        self.face_width_fraction = face_width_fraction  # the face's share of the photo width (off: None)
         self.requests: list[Recorded] = []
         self.charges: list[Charge] = []
         self.history: list[dict[str, Any]] = []  # credit history, newest first
@@ -612,6 +639,9 @@ class FakeYouCam:
         if "mask_ids" in images and images["mask_ids"].size != images["src_ids"].size:
             task.error = "invalid_parameter"
             return
+        if (limit := self._limits_error(task, images)) is not None:
+            task.error = limit
+            return
         cost = self.costs[task.feature]
         if self.balance < cost:  # spent by other tasks since submit
             task.error = "unknown_internal_error"
@@ -619,6 +649,24 @@ class FakeYouCam:
         task.results = self._render(task, images)
         task.state = "success"
         self._charge(task, cost)
+
+    def _limits_error(self, task: Task, images: dict[str, Image.Image]) -> str | None:
+        """The engine's answer to an input outside the seed's size table (see the module docstring)."""
+        spec = FEATURES[task.feature]
+        for key, img in images.items():
+            if key == "mask_ids":
+                continue
+            if len(self.files[task.file_sets[key]].data or b"") >= MAX_FILE_BYTES:
+                return "exceed_max_filesize"
+            if max(img.size) > spec.max_side:
+                return "error_exceed_max_image_size"
+            if img.format not in spec.formats:
+                return "invalid_parameter"
+        src = images.get("src_ids")
+        fraction = self.face_width_fraction
+        if spec.face and src is not None and fraction is not None and src.width * fraction < MIN_FACE_WIDTH:
+            return "error_no_face"
+        return None
 
     def _output(self, img: Image.Image, ext: str, **extra: Any) -> dict[str, Any]:
         data = _encode(img, ext)

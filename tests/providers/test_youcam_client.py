@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 from PIL import Image
@@ -306,3 +307,106 @@ async def test_balance_sums_unexpired_entries(tmp_path: Path) -> None:
     assert balance.amount == 9.75
     assert [(e["amount"], e["expired"]) for e in balance.entries] == [(40.0, True), (7.25, False), (2.5, False)]
     assert balance.entries[2]["expires"] in balance.detail
+
+
+# -- issue 15: request ids, output formats, face limits; issue 14 item 7 -------------------------------------
+
+
+def _mask(size: tuple[int, int], box: tuple[int, int, int, int]) -> bytes:
+    mask = Image.new("L", size, 0)
+    mask.paste(255, box)
+    buf = io.BytesIO()
+    mask.save(buf, "PNG")
+    return buf.getvalue()
+
+
+async def test_a_new_mask_on_the_same_photo_is_a_new_task_not_the_stale_one(tmp_path: Path) -> None:
+    photo = image_bytes(64, 48, "jpeg")
+    async with youcam(tmp_path) as (fake, client):
+        (first,) = await client.remove_object(_source(photo), _mask((64, 48), (0, 0, 20, 20)), Hooks())
+        (second,) = await client.remove_object(_source(photo), _mask((64, 48), (40, 20, 64, 48)), Hooks())
+    runs = _reqs(fake, "POST", f"{V1}/task/obj-removal")
+    assert runs[0].json["payload"]["file_sets"]["src_ids"] == runs[1].json["payload"]["file_sets"]["src_ids"]
+    assert runs[0].json["request_id"] != runs[1].json["request_id"]
+    assert len(fake.tasks) == 2 and len(fake.charges) == 2 and first.data != second.data
+
+
+async def test_request_ids_are_unique_across_processes_sharing_a_data_dir(tmp_path: Path) -> None:
+    fake = FakeYouCam(polling_interval_ms=10)
+    photo = image_bytes(200, 200, "jpeg")
+    async with youcam(tmp_path, fake) as (_, one), youcam(tmp_path, fake) as (_, two), anyio.create_task_group() as tg:
+        for client in (one, two, one, two):
+            tg.start_soon(client.colorize, _source(photo), Hooks())
+    ids = [r.json["request_id"] for r in _reqs(fake, "POST", f"{V1}/task/colorize")]
+    assert sorted(ids) == [0, 1, 2, 3] and len(fake.tasks) == 4
+
+
+@pytest.mark.parametrize(
+    ("feature", "fmt", "pil"),
+    [
+        ("background", "webp", "WEBP"),
+        ("colorize", "webp", "WEBP"),
+        ("enhance", "webp", "WEBP"),
+        ("enhance", "jpg", "JPEG"),
+    ],
+)
+async def test_output_formats_the_seed_allows(tmp_path: Path, feature: str, fmt: str, pil: str) -> None:
+    photo = _source(image_bytes(40, 30, "png"))
+    async with youcam(tmp_path) as (fake, client):
+        if feature == "background":
+            outs = await client.remove_background(photo, Hooks(), output_format=fmt)
+        elif feature == "colorize":
+            outs = await client.colorize(photo, Hooks(), output_format=fmt)
+        else:
+            outs = await client.enhance(photo, 2, Hooks(), output_format=fmt)
+    (run,) = [r for r in fake.requests if r.method == "POST" and r.path.startswith(f"{V1}/task/")]
+    assert run.json["payload"]["output_ext"] == fmt
+    assert all(Image.open(io.BytesIO(o.data)).format == pil for o in outs)
+
+
+async def test_an_output_format_the_feature_does_not_allow_is_refused_before_anything_is_sent(
+    tmp_path: Path,
+) -> None:
+    async with youcam(tmp_path) as (fake, client):
+        with pytest.raises(InvalidInput, match="png or webp, not 'jpg'"):
+            await client.remove_background(_source(image_bytes(40, 30, "png")), Hooks(), output_format="jpg")
+        with pytest.raises(InvalidInput, match="jpg or webp"):
+            await client.enhance(_source(image_bytes(40, 30, "png")), 2, Hooks(), output_format="png")
+    assert not [r for r in fake.requests if r.path.startswith((f"{V1}/file", f"{V1}/task"))]
+
+
+async def test_a_photo_too_narrow_for_the_face_limit_is_refused_before_upload(tmp_path: Path) -> None:
+    async with youcam(tmp_path) as (fake, client):
+        with pytest.raises(InvalidInput, match=r"100 px wide .* 128 px wide"):
+            await client.hair("hairstyle", _source(image_bytes(100, 300, "jpeg")), GROUP, STYLE, Hooks())
+        # A wide strip is shrunk to 1024 px on its long side, far under the face limit: refused too.
+        with pytest.raises(InvalidInput, match="128 px"):
+            await client.hair("bangs", _source(image_bytes(200, 2400, "jpeg")), GROUP, STYLE, Hooks())
+    assert fake.requests == [] and fake.charges == []
+
+
+async def test_a_face_shrunk_under_the_limit_gets_advice_on_the_size_it_needs(tmp_path: Path) -> None:
+    fake = FakeYouCam(polling_interval_ms=10, face_width_fraction=0.1)  # a 200 px face in a 2000 px photo
+    group, style = catalog("hair-vol")[0][0], catalog("hair-vol")[0][2][0][0]
+    async with youcam(tmp_path, fake) as (_, client):
+        with pytest.raises(JobFailed, match=r"at least 250 px wide in the original") as err:
+            await client.hair("hair_volume", _source(image_bytes(2000, 1500, "jpeg")), group, style, Hooks())
+    assert "No credits were consumed" in err.value.message and fake.charges == []
+    (put,) = _reqs(fake, "PUT", "/upload/")
+    assert Image.open(io.BytesIO(put.body)).size == (1024, 768)  # fitted to the limit, no further
+
+
+async def test_a_run_task_that_may_have_created_the_task_is_retried_and_polled_in_time(tmp_path: Path) -> None:
+    # Issue 14 item 7, with a controlled fake: the first run-task creates the task and its answer is
+    # lost (503). The limiter is tight enough that its plan never holds (12 per 60 s, a poll due every
+    # second), so only an urgent retry with the same request_id keeps the task from being dropped.
+    fake = FakeYouCam(polling_interval_ms=10, polls_until_done=1, loss_window_s=3.0, rate_limits=None)
+    fake.fail_next(f"{V1}/task/colorize", 503, after=True)
+    hooks = Hooks()
+    with anyio.fail_after(15):
+        async with youcam(tmp_path, fake, youcam_rate_limits="12/60", youcam_max_poll_gap=1.0) as (_, client):
+            outs = await client.colorize(_source(image_bytes(40, 30, "jpeg")), hooks)
+    runs = _reqs(fake, "POST", f"{V1}/task/colorize")
+    assert len(runs) == 2 and runs[0].json == runs[1].json  # the same request_id, re-sent
+    assert len(fake.tasks) == 1 and fake.lost_tasks == 0 and len(fake.charges) == 1 and outs
+    assert hooks.charges == [1] and hooks.bases == ["estimated"]

@@ -180,3 +180,29 @@ async def test_nothing_running_does_not_admit_a_task_into_a_full_window() -> Non
     with anyio.fail_after(2):
         async with limiter.admit(2):
             pass
+
+
+async def test_a_retried_run_task_goes_ahead_of_admissions_whatever_the_plan_says() -> None:
+    # Issue 14 item 7: the first run-task may have created the task (its answer was lost), so the
+    # loss clock runs: the retry is granted while a slot is free, even when the plan no longer holds
+    # and a new task is waiting to be admitted.
+    clock = Clock()
+    limiter = RateLimiter([Window(6, 10.0)], gap=1.0, horizon=10.0, clock=clock)  # the plan never fits
+    admitted = anyio.Event()
+
+    async def newcomer() -> None:
+        async with limiter.admit(2):
+            admitted.set()
+
+    async with anyio.create_task_group() as tg:
+        async with limiter.admit(1) as ticket:
+            await limiter.acquire("run", ticket)  # the first attempt: the answer is lost
+            assert ticket.started and ticket.reserved == 0
+            tg.start_soon(newcomer)
+            assert await _blocked(limiter, "other")  # the plan refuses anything normal
+            assert not await _blocked(limiter, "run", ticket)  # the retry is urgent
+            assert ticket.last == 0.0  # the loss clock still counts from the first attempt
+            clock.now = 1.0
+            assert not await _blocked(limiter, "poll", ticket)  # the first poll is due within the gap
+            assert not admitted.is_set()
+        tg.cancel_scope.cancel()
