@@ -12,7 +12,7 @@ TypeScript SDK 1.10/1.12 and Python `mcp` 1.9 reject a whole tool result that ho
 |------------|--------------------------------------------------------------------------|
 | 2025-03-26 | tool `annotations`, audio content, `completions` capability              |
 | 2025-06-18 | `resource_link`, `structuredContent`, `outputSchema`, `title`, `_meta` on |
-|            | tools/content/resources, `annotations.lastModified`                       |
+|            | tools/prompts/content/resources, `annotations.lastModified`               |
 | 2025-11-25 | `icons`, tool `execution`, serverInfo `description`/`websiteUrl`, `tasks`  |
 
 A dropped `resource_link` is not lost: its `photo://` URI and file path are said in the text
@@ -159,6 +159,24 @@ def _resource(res: Mapping[str, Any], v: str, key: str) -> dict[str, Any]:
     return out
 
 
+def _prompt(prompt: Mapping[str, Any], v: str) -> dict[str, Any]:
+    extra = {"title", "_meta"} if _since(v, V2025_06) else set()
+    out = _pick(prompt, {"name", "description", "arguments"} | extra)
+    if isinstance(out.get("arguments"), list):
+        arg_fields = {"name", "description", "required"} | ({"title"} if _since(v, V2025_06) else set())
+        out["arguments"] = [_pick(a, arg_fields) for a in out["arguments"]]
+    return out
+
+
+def _prompt_message(message: Mapping[str, Any], v: str) -> dict[str, Any]:
+    content = message.get("content") or {}
+    shaped = _block(content, v)
+    if shaped is None:  # one block per message: say a link in words, name anything else
+        text = _link_line(content, None) if content.get("uri") else f"({content.get('type')} content omitted)"
+        shaped = {"type": "text", "text": text}
+    return {"role": message.get("role"), "content": shaped}
+
+
 def _initialize(result: dict[str, Any]) -> dict[str, Any]:
     v = result.get("protocolVersion")
     if v not in SHAPED_VERSIONS:
@@ -192,6 +210,10 @@ def shape_for_version(method: str, version: str, result: dict[str, Any]) -> dict
         out["resources"] = [_resource(r, version, "uri") for r in result.get("resources", [])]
     elif method == "resources/templates/list":
         out["resourceTemplates"] = [_resource(r, version, "uriTemplate") for r in result.get("resourceTemplates", [])]
+    elif method == "prompts/list":
+        out["prompts"] = [_prompt(p, version) for p in result.get("prompts", [])]
+    elif method == "prompts/get":
+        out["messages"] = [_prompt_message(m, version) for m in result.get("messages", [])]
     elif method == "resources/read":
         out["contents"] = [_resource_contents(c, version) for c in result.get("contents", [])]
     return out

@@ -29,6 +29,8 @@ SPEC: dict[str, dict[str, set[str]]] = {
         "template": {"uriTemplate", "name", "description", "mimeType", "annotations"},
         "serverInfo": {"name", "version"},
         "capabilities": {"experimental", "logging", "prompts", "resources", "tools"},
+        "prompt": {"name", "description", "arguments"},
+        "argument": {"name", "description", "required"},
     },
     "2025-03-26": {
         "tool": {"name", "description", "inputSchema", "annotations"},
@@ -39,6 +41,8 @@ SPEC: dict[str, dict[str, set[str]]] = {
         "template": {"uriTemplate", "name", "description", "mimeType", "annotations"},
         "serverInfo": {"name", "version"},
         "capabilities": {"experimental", "logging", "prompts", "resources", "tools", "completions"},
+        "prompt": {"name", "description", "arguments"},
+        "argument": {"name", "description", "required"},
     },
     "2025-06-18": {
         "tool": {"name", "title", "description", "inputSchema", "outputSchema", "annotations", "_meta"},
@@ -50,6 +54,8 @@ SPEC: dict[str, dict[str, set[str]]] = {
         "template": {"uriTemplate", "name", "title", "description", "mimeType", "annotations", "_meta"},
         "serverInfo": {"name", "title", "version"},
         "capabilities": {"experimental", "logging", "prompts", "resources", "tools", "completions"},
+        "prompt": {"name", "title", "description", "arguments", "_meta"},
+        "argument": {"name", "title", "description", "required"},
     },
 }
 
@@ -81,6 +87,10 @@ class RawStdio:
         return line
 
 
+def _required(prompt: dict[str, Any]) -> dict[str, str]:
+    return {a["name"]: "a red ceramic mug" for a in prompt.get("arguments", []) if a.get("required")}
+
+
 @pytest.mark.parametrize("version", list(SPEC))
 async def test_every_answer_fits_the_negotiated_schema(tmp_path: Path, workdir: Path, version: str) -> None:
     (workdir / "in.png").write_bytes(image_bytes(40, 30, "png"))
@@ -101,6 +111,11 @@ async def test_every_answer_fits_the_negotiated_schema(tmp_path: Path, workdir: 
             )
             resources = (await rpc.request("resources/list", {}))["resources"]
             templates = (await rpc.request("resources/templates/list", {}))["resourceTemplates"]
+            prompts = (await rpc.request("prompts/list", {}))["prompts"]
+            messages = [
+                (await rpc.request("prompts/get", {"name": p["name"], "arguments": _required(p)}))["messages"]
+                for p in prompts
+            ]
             assert proc.stdin
             await proc.stdin.aclose()
     assert init["protocolVersion"] == version
@@ -121,6 +136,13 @@ async def test_every_answer_fits_the_negotiated_schema(tmp_path: Path, workdir: 
         assert set(resource) <= spec["resource"]
     for template in templates:
         assert set(template) <= spec["template"]
+    for prompt in prompts:
+        assert set(prompt) <= spec["prompt"], prompt["name"]
+        for argument in prompt.get("arguments", []):
+            assert set(argument) <= spec["argument"]
+    for message in (m for ms in messages for m in ms):
+        assert set(message) == {"role", "content"}
+        assert message["content"]["type"] in spec["blocks"] and set(message["content"]) <= spec["block"]
     if version == "2025-03-26":  # the display name moves into the one place 2025-03-26 has for it
         resize = next(t for t in tools if t["name"] == "resize_image")
         assert resize["annotations"]["title"]
@@ -151,6 +173,14 @@ def test_a_link_the_text_does_not_name_is_said_in_words() -> None:
     assert "audio content omitted" in shaped["content"][3]["text"]
     # From 2025-11-25 on the SDK's own shape goes out untouched.
     assert shape_for_version("tools/call", "2025-11-25", result) is result
+
+
+def test_a_prompt_message_holding_a_link_says_it_in_words() -> None:
+    result = {
+        "messages": [{"role": "user", "content": {"type": "resource_link", "uri": "photo://results/a1", "name": "a"}}]
+    }
+    (message,) = shape_for_version("prompts/get", "2025-03-26", result)["messages"]
+    assert message == {"role": "user", "content": {"type": "text", "text": "- photo://results/a1"}}
 
 
 def test_structured_only_results_keep_their_data_as_json_text() -> None:
