@@ -59,7 +59,12 @@ def http_app(
             yield
 
     app: ASGIApp = Starlette(routes=[Mount("/", app=inner)], lifespan=lifespan)
-    app = SessionLimits(app, max_sessions=settings.max_sessions, max_streams=settings.max_streams)
+    app = SessionLimits(
+        app,
+        max_sessions=settings.max_sessions,
+        max_streams=settings.max_streams,
+        max_sessions_per_token=settings.max_sessions_per_token,
+    )
     token = configured_token(settings)
     if token is not None:
         app = BearerAuth(app, token)

@@ -10,14 +10,17 @@ _MAX_STREAMS, _HEADER_TIMEOUT, _BODY_TIMEOUT, _KEEP_ALIVE_TIMEOUT):
   headers); only when every connection is busy does the newcomer get a 503. The cap stays
   below the process's file-descriptor limit, so accepting `/healthz` never fails on EMFILE.
 - `SessionLimits`: ASGI middleware (behind the bearer check) capping open event streams
-  (GET /sse, GET /mcp: 503 beyond the cap) and Streamable HTTP sessions: at the cap a new
-  session ends the least recently used session that has nothing in flight (through the
-  protocol's own DELETE), so ten thousand abandoned sessions cannot lock anyone out.
+  (GET /sse, GET /mcp: 503 beyond the cap) and Streamable HTTP sessions, in total and per
+  credential (bearer token): at a cap a new session ends the least recently used session
+  that has nothing in flight, of the same credential or else of the credential holding the
+  most (through the protocol's own DELETE), so ten thousand abandoned sessions cannot lock
+  anyone out, and one token cannot push out everybody else's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -172,18 +175,36 @@ def _json(status: int, error: str, message: str) -> tuple[Message, Message]:
     return start, {"type": "http.response.body", "body": body}
 
 
+def _owner(headers: dict[bytes, bytes]) -> str:
+    """Which credential a request carries (a digest, never the token itself)."""
+    scheme, _, credential = headers.get(b"authorization", b"").strip().partition(b" ")
+    if not credential.strip():
+        return ""
+    return hashlib.sha256(scheme.lower() + b" " + credential.strip()).hexdigest()[:16]
+
+
 @dataclass
 class _Session:
     last_used: float
+    owner: str = ""  # a digest of the credential that opened it ("" without one)
     in_flight: int = 0
 
 
 class SessionLimits:
     """Caps open event streams and Streamable HTTP sessions (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, *, max_sessions: int, max_streams: int, mcp_path: str = "/mcp") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_sessions: int,
+        max_streams: int,
+        max_sessions_per_token: int | None = None,
+        mcp_path: str = "/mcp",
+    ) -> None:
         self.app = app
         self.max_sessions = max_sessions
+        self.per_owner = min(max_sessions, max_sessions_per_token or max_sessions)
         self.max_streams = max_streams
         self.mcp_path = mcp_path
         self.streams = 0
@@ -213,11 +234,11 @@ class SessionLimits:
             return
         sid = headers.get(b"mcp-session-id", b"").decode("latin-1")
         if not sid:
-            full = scope.get("method") == "POST" and len(self.sessions) >= self.max_sessions
-            if full and not await self._evict_one(scope):
-                await self._answer(send, 503, "too_many_sessions", f"{self.max_sessions} sessions are busy")
+            owner = _owner(headers)
+            if scope.get("method") == "POST" and not await self._make_room(scope, owner):
+                await self._answer(send, 503, "too_many_sessions", "every session slot is in use")
                 return
-            await self.app(scope, receive, self._learn_session(send))
+            await self.app(scope, receive, self._learn_session(send, owner))
             return
         session = self.sessions.get(sid)
         if session is None:
@@ -233,27 +254,45 @@ class SessionLimits:
             if scope.get("method") == "DELETE":
                 self.sessions.pop(sid, None)
 
-    def _learn_session(self, send: Send) -> Send:
+    def _learn_session(self, send: Send, owner: str) -> Send:
         async def watch(message: Message) -> None:
             if message["type"] == "http.response.start":
                 for name, value in message.get("headers") or []:
                     if name.lower() == b"mcp-session-id":
-                        self.sessions[value.decode("latin-1")] = _Session(time.monotonic())
+                        self.sessions[value.decode("latin-1")] = _Session(time.monotonic(), owner)
             await send(message)
 
         return watch
 
-    async def _evict_one(self, scope: Scope) -> bool:
-        """End the least recently used session with nothing in flight; False if every one is busy."""
-        while len(self.sessions) >= self.max_sessions:
-            idle = [(s.last_used, sid) for sid, s in self.sessions.items() if s.in_flight == 0]
+    async def _make_room(self, scope: Scope, owner: str) -> bool:
+        """Free a slot for a new session of `owner`; False if every candidate session is busy.
+
+        A credential at its own cap gives up its least recently used idle session; when all
+        slots are taken, the credential holding the most sessions gives one up (so one token
+        cannot push out everybody else's).
+        """
+        while True:
+            mine = [sid for sid, s in self.sessions.items() if s.owner == owner]
+            if len(mine) >= self.per_owner:
+                candidates = mine
+            elif len(self.sessions) >= self.max_sessions:
+                counts: dict[str, int] = {}
+                for s in self.sessions.values():
+                    counts[s.owner] = counts.get(s.owner, 0) + 1
+                idle_owners = {s.owner for s in self.sessions.values() if s.in_flight == 0}
+                if not idle_owners:
+                    return False
+                biggest = max(idle_owners, key=lambda o: counts[o])
+                candidates = [sid for sid, s in self.sessions.items() if s.owner == biggest]
+            else:
+                return True
+            idle = [(self.sessions[sid].last_used, sid) for sid in candidates if self.sessions[sid].in_flight == 0]
             if not idle:
                 return False
             _, sid = min(idle)
             self.sessions.pop(sid, None)
             await self._delete(scope, sid)
-            log.warning("session cap (%d) reached: ended the least recently used idle session", self.max_sessions)
-        return True
+            log.warning("session cap reached: ended the least recently used idle session")
 
     async def _delete(self, scope: Scope, sid: str) -> None:
         """Terminate `sid` through the transport's own DELETE (nothing of the SDK's internals)."""

@@ -19,7 +19,9 @@ import httpx2
 import pytest
 from anyio.abc import SocketStream
 
-from tests.support import free_port, server_env
+from server.app import build_server
+from tests.conftest import make_settings
+from tests.support import free_port, serve_http, server_env
 
 TOKEN = "limits-token-0123456789abcdef"
 INIT = {
@@ -189,3 +191,29 @@ async def test_a_pile_of_sessions_evicts_idle_ones_instead_of_locking_everyone_o
             # A request without the token is still refused before it can take a session slot.
             async with httpx2.AsyncClient() as stranger:
                 assert (await stranger.post(base + "/mcp", json=INIT, headers=MCP)).status_code == 401
+
+
+async def test_one_credential_cannot_push_out_the_sessions_of_another(tmp_path: Path) -> None:
+    """Per-credential caps, on the real HTTP app in-process (no static token: the Authorization
+    header only tells the clients apart here, as distinct OAuth tokens would)."""
+    settings = make_settings(tmp_path, transport="http", max_sessions=4, max_sessions_per_token=2)
+    async with serve_http(build_server(settings), settings) as base, httpx2.AsyncClient(timeout=20) as client:
+
+        async def open_session(who: str) -> str:
+            response = await client.post(base + "/mcp", json=INIT, headers={**MCP, "authorization": f"Bearer {who}"})
+            assert response.status_code == 200, response.text
+            return response.headers["mcp-session-id"]
+
+        async def alive(who: str, session: str) -> bool:
+            headers = {**MCP, "authorization": f"Bearer {who}", "mcp-session-id": session}
+            note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+            return (await client.post(base + "/mcp", json=note, headers=headers)).status_code == 202
+
+        with anyio.fail_after(60):
+            mallory = [await open_session("mallory-token-000000") for _ in range(6)]
+            alice = [await open_session("alice-token-00000000") for _ in range(2)]
+            assert [await alive("mallory-token-000000", s) for s in mallory] == [False] * 4 + [True] * 2
+            assert all([await alive("alice-token-00000000", s) for s in alice])
+            more = [await open_session("mallory-token-000000") for _ in range(3)]  # at her own cap again
+            assert all([await alive("alice-token-00000000", s) for s in alice])
+            assert await alive("mallory-token-000000", more[-1])

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     # read deadlines in seconds (unfinished headers get 408 and are closed; so is a stalled body).
     max_connections: int = Field(default=500, ge=4, le=100_000)
     max_sessions: int = Field(default=200, ge=1, le=100_000)
+    max_sessions_per_token: int | None = Field(default=None, ge=1, le=100_000)  # unset: max_sessions
     max_streams: int = Field(default=100, ge=1, le=100_000)
     header_timeout: float = Field(default=15.0, gt=0, le=600)
     body_timeout: float = Field(default=120.0, gt=0, le=3600)
