@@ -91,21 +91,20 @@ def _block(block: Mapping[str, Any], v: str) -> dict[str, Any] | None:
     return out
 
 
-def _link_line(link: Mapping[str, Any], path: str | None) -> str:
+def _link_line(link: Mapping[str, Any], image: Mapping[str, Any]) -> str:
     facts = [str(link["mimeType"])] if link.get("mimeType") else []
     if link.get("size") is not None:
         facts.append(f"{link['size']} bytes")
-    line = f"- {link['uri']}" + (f" → {path}" if path else "")
-    return line + (f" ({', '.join(facts)})" if facts else "")
+    line = f"- {link['uri']}" + (f" → {image['path']}" if image.get("path") else "")
+    line += f" ({', '.join(facts)})" if facts else ""
+    return line + (f", download: {image['url']}" if image.get("url") else "")
 
 
 def _call_tool_result(result: dict[str, Any], v: str) -> dict[str, Any]:
     structured = result.get("structuredContent")
     keep_structured = _since(v, V2025_06)
     images = structured.get("images") if isinstance(structured, Mapping) else None
-    paths = {
-        str(i["uri"]): str(i["path"]) for i in images or [] if isinstance(i, Mapping) and "uri" in i and "path" in i
-    }
+    by_uri = {str(i["uri"]): i for i in images or [] if isinstance(i, Mapping) and "uri" in i}
     content: list[dict[str, Any]] = []
     links: list[Mapping[str, Any]] = []
     dropped: list[str] = []
@@ -119,10 +118,11 @@ def _call_tool_result(result: dict[str, Any], v: str) -> dict[str, Any]:
             dropped.append(str(block.get("type")))
     said = "\n".join(b["text"] for b in content if b["type"] == "text")
     missing = []
-    for link in links:  # said already when the text names its URI and its file path
-        uri, path = str(link["uri"]), paths.get(str(link["uri"]))
-        if uri not in said or (path is not None and path not in said):
-            missing.append(_link_line(link, path))
+    for link in links:  # said already when the text names its URI, file path and download link
+        image = by_uri.get(str(link["uri"]), {})
+        facts = [str(link["uri"]), *(str(image[k]) for k in ("path", "url") if image.get(k))]
+        if not all(fact in said for fact in facts):
+            missing.append(_link_line(link, image))
     notes: list[str] = []
     if missing:
         notes.append("Results (pass the URI to any tool, or read it as a resource):\n" + "\n".join(missing))
@@ -172,7 +172,7 @@ def _prompt_message(message: Mapping[str, Any], v: str) -> dict[str, Any]:
     content = message.get("content") or {}
     shaped = _block(content, v)
     if shaped is None:  # one block per message: say a link in words, name anything else
-        text = _link_line(content, None) if content.get("uri") else f"({content.get('type')} content omitted)"
+        text = _link_line(content, {}) if content.get("uri") else f"({content.get('type')} content omitted)"
         shaped = {"type": "text", "text": text}
     return {"role": message.get("role"), "content": shaped}
 

@@ -162,14 +162,17 @@ def test_a_link_the_text_does_not_name_is_said_in_words() -> None:
             {"type": "audio", "data": "AAAA", "mimeType": "audio/wav"},
             {"type": "image", "data": "AAAA", "mimeType": "image/png", "_meta": {"x": 1}},
         ],
-        "structuredContent": {"images": [{"uri": "photo://results/abc", "path": "/data/a.png"}]},
+        "structuredContent": {
+            "images": [{"uri": "photo://results/abc", "path": "/data/a.png", "url": "https://h/files/abc?sig=1"}]
+        },
         "isError": False,
     }
     shaped = shape_for_version("tools/call", "2024-11-05", result)
     assert set(shaped) == {"content", "isError"}
     assert [b["type"] for b in shaped["content"]] == ["text", "image", "text", "text"]
     assert shaped["content"][1] == {"type": "image", "data": "AAAA", "mimeType": "image/png"}
-    assert "- photo://results/abc → /data/a.png (image/png, 9 bytes)" in shaped["content"][2]["text"]
+    line = "- photo://results/abc → /data/a.png (image/png, 9 bytes), download: https://h/files/abc?sig=1"
+    assert line in shaped["content"][2]["text"]
     assert "audio content omitted" in shaped["content"][3]["text"]
     # From 2025-11-25 on the SDK's own shape goes out untouched.
     assert shape_for_version("tools/call", "2025-11-25", result) is result
