@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+from typing import Any
+
+import anyio
 import httpx2
 import pytest
+from anyio.abc import SocketAttribute, SocketStream
 from starlette.applications import Starlette
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -63,3 +68,70 @@ async def test_non_http_and_private_addresses_are_refused(url: str) -> None:
     async with httpx2.AsyncClient() as client:
         with pytest.raises(InvalidInput):
             await _fetcher(client, allow_private=False).check(url)
+
+
+# ----------------------------------------------- the address checked is the one connected to
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+async def _raw_server(host: str, port: int, body: bytes, seen: list[str]) -> tuple[Any, Any]:
+    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+
+    async def handle(stream: SocketStream) -> None:
+        async with stream:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += await stream.receive()
+            seen.append(data.split(b" ", 2)[1].decode())
+            head = f"HTTP/1.1 200 OK\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
+            await stream.send(head.encode() + body)
+
+    return listener, handle
+
+
+@pytest.mark.parametrize("switch_after", [0, 1, 2, 3])
+async def test_a_resolver_that_changes_its_answer_never_reaches_the_internal_address(switch_after: int) -> None:
+    """Without a network namespace: 127.0.0.1 plays "public" (the policy seam), ::1 is internal.
+
+    The name resolves to 127.0.0.1 for `switch_after` lookups, then to ::1 (DNS rebinding). The
+    internal server, on the same port, must never see a request.
+    """
+    if not _ipv6_loopback():
+        pytest.skip("no IPv6 loopback here")
+    public_seen: list[str] = []
+    internal_seen: list[str] = []
+    public, handle_public = await _raw_server("127.0.0.1", 0, PNG, public_seen)
+    port = public.extra(SocketAttribute.local_port)
+    internal, handle_internal = await _raw_server("::1", port, b"INTERNAL", internal_seen)
+    lookups: list[str] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        if host != "rebind.test":
+            raise OSError("unknown")
+        lookups.append(host)
+        return ["127.0.0.1"] if len(lookups) <= switch_after else ["::1"]
+
+    fetcher = SafeFetcher(
+        allow_private=False, max_bytes=1 << 20, timeout=5, is_public=lambda a: a == "127.0.0.1", resolve=resolve
+    )
+    async with public, internal, anyio.create_task_group() as tg:
+        tg.start_soon(public.serve, handle_public)
+        tg.start_soon(internal.serve, handle_internal)
+        try:
+            with anyio.fail_after(20):
+                await fetcher.check(f"http://rebind.test:{port}/a.png")  # as the resolver does first
+                data, _ = await fetcher.fetch(f"http://rebind.test:{port}/a.png")
+            assert data == PNG
+        except InvalidInput as exc:
+            assert "does not resolve to a public address" in str(exc)
+        finally:
+            await fetcher.aclose()
+            tg.cancel_scope.cancel()
+    assert internal_seen == []
+    assert (public_seen == ["/a.png"]) == (switch_after >= 3)  # 3 lookups: check, check per hop, connect
