@@ -251,6 +251,8 @@ class ResultStore:
         """
         from PIL import Image, UnidentifiedImageError  # only on this rare path
 
+        from tools.core.images import accepted_formats  # the same decoder allow-list as for inputs
+
         def scan() -> list[tuple[Any, ...]]:
             rows = []
             for path in sorted(self.directory.iterdir()):
@@ -260,7 +262,7 @@ class ResultStore:
                     continue
                 try:
                     st = path.stat()
-                    with Image.open(path) as img:  # reads the header only
+                    with Image.open(path, formats=accepted_formats()) as img:  # the header only
                         width, height = img.size
                 except (OSError, UnidentifiedImageError, ValueError) as exc:
                     log.error("Not re-indexing %s: it cannot be read as an image (%s).", path, exc)
