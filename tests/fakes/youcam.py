@@ -9,9 +9,12 @@ Inferred parts (providers.md marks them so, or leaves them open), pinned here:
   timestamp more than `auth_max_age_s` (300 s) away from now -> 401 InvalidAccessToken body.
 - the upload URL is `/upload/<opaque token>` (file ids hold "/" and "+"); a PUT carrying an
   Authorization header, a different Content-Type or an unknown token gets 403 (what S3 does).
-- slugs wig, obj-removal, aging, colorize; `custom_info` on the aging results item; the makeup
+- slugs wig, obj-removal, aging, colorize; `custom_info` on the aging results item (the seed lost the
+  key: `aging_info_key=None` puts the fields beside `data` instead, as v2 does); the makeup
   product-recommendation object is put under `recommendation` (knob, optional by contract).
 - unknown slugs -> 404; text-to-image has no file step (file/text-to-image -> 404).
+- catalog listings: `groups` / `styles` with `info{title, thumb}` (medium confidence, providers.md §1.6);
+  `catalog_shape="flat"` answers `style_groups` / `templates` with flat `title` / `thumb` instead.
 - a task that is not polled for `loss_window_s` while running is lost (400 "Invalid task ID", never
   charged); a finished task stays readable. Units are checked at submit and charged on success,
   soonest-expiring entry first; if the balance fell below the cost meanwhile the task ends in
@@ -130,6 +133,11 @@ def catalog(feature: str) -> list[tuple[int, str, list[tuple[int, str]]]]:
         n = 25 if gi == 0 else 3
         out.append((gid, title, [(base + 2 * k + (k > 0), f"{title} {feature} {k + 1}") for k in range(n)]))
     return out
+
+
+def _info(flat: bool, title: str, thumb: str | None = None) -> dict[str, Any]:
+    fields = {"title": title, **({"thumb": thumb} if thumb else {})}
+    return fields if flat else {"info": fields}
 
 
 def _b64_id(n: int) -> str:
@@ -272,6 +280,8 @@ class FakeYouCam:
         costs: dict[str, float] | None = None,
         makeup_recommendation: bool = True,
         face_width_fraction: float | None = None,
+        aging_info_key: str | None = "custom_info",
+        catalog_shape: str = "groups",
     ) -> None:
         alphabet = string.ascii_letters + string.digits
         self.client_id = client_id or "".join(secrets.choice(alphabet) for _ in range(32))
@@ -292,6 +302,10 @@ class FakeYouCam:
         self.costs = {**DEFAULT_COSTS, **(costs or {})}
         self.makeup_recommendation = makeup_recommendation
         self.face_width_fraction = face_width_fraction  # the face's share of the photo width (off: None)
+        self.aging_info_key = aging_info_key  # inferred key of the aging info; None: its fields beside `data`
+        if catalog_shape not in ("groups", "flat"):
+            raise ValueError("catalog_shape is 'groups' or 'flat'")
+        self.catalog_shape = catalog_shape  # inferred listing keys: see the module docstring
         self.requests: list[Recorded] = []
         self.charges: list[Charge] = []
         self.history: list[dict[str, Any]] = []  # credit history, newest first
@@ -512,15 +526,18 @@ class FakeYouCam:
         if kind not in ("style-group", "style") or feature not in CATALOG_FEATURES:
             return _err(404, "Not Found")
         groups = catalog(feature)
+        flat = self.catalog_shape == "flat"
         if kind == "style-group":
-            key, items = "groups", [{"id": gid, "info": {"title": title}} for gid, title, _ in groups]
+            key = "style_groups" if flat else "groups"
+            items = [{"id": gid, **_info(flat, title)} for gid, title, _ in groups]
         else:
             gid = request.query_params.get("style_group_id", "")
             group = next((g for g in groups if str(g[0]) == gid), None)
             if group is None:
                 return _bad("Invalid style group", "InvalidStyleGroup")
             thumb = f"{request.base_url}results/thumb.jpg"
-            key, items = "styles", [{"id": sid, "info": {"title": t, "thumb": thumb}} for sid, t in group[2]]
+            key = "templates" if flat else "styles"
+            items = [{"id": sid, **_info(flat, t, thumb)} for sid, t in group[2]]
         page = self._page(items, request, 20)
         return _bad() if page is None else _ok({"next_token": page[1], key: page[0]})
 
@@ -695,7 +712,8 @@ class FakeYouCam:
             ages = sorted([*_AGES, 32])
             data = [self._output(src if a == 32 else _tint(src, (a * 3, a * 3, a * 3)), ext, res_age=a) for a in ages]
             info = {"age": 32, "age_idx": ages.index(32), "age_min": ages[0], "age_max": ages[-1]}
-            extra["custom_info"] = {**info, "num_of_photos": len(ages)}
+            info = {**info, "num_of_photos": len(ages)}
+            extra.update({self.aging_info_key: info} if self.aging_info_key else info)
         else:  # hair features, makeup transfer
             data = [self._output(_tint(src, (150, 90, 40)), ext)]
             if feature == "mu-trans-rec" and self.makeup_recommendation:

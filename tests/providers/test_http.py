@@ -177,3 +177,12 @@ async def test_the_loop_caps_every_wait_and_honours_the_deadline() -> None:
 
     with pytest.raises(ProviderUnavailable, match="too long"):
         await poll_until_done(scripted(Poll("pending")), interval=0, give_up=give_up, deadline=-1, on_deadline=late)
+
+
+def test_may_have_charged_drops_what_no_longer_holds() -> None:
+    exc = ProviderUnavailable(
+        "x answered HTTP 502 (a server-side problem). Nothing was charged; try again later.", provider="x"
+    )
+    may_have_charged(exc, title="X", max_charge=1, unit="units")
+    assert "nothing was charged" not in exc.message.lower() and exc.message.startswith("x answered HTTP 502")
+    assert "at most 1 units" in exc.message

@@ -410,3 +410,38 @@ async def test_a_run_task_that_may_have_created_the_task_is_retried_and_polled_i
     assert len(runs) == 2 and runs[0].json == runs[1].json  # the same request_id, re-sent
     assert len(fake.tasks) == 1 and fake.lost_tasks == 0 and len(fake.charges) == 1 and outs
     assert hooks.charges == [1] and hooks.bases == ["estimated"]
+
+
+@pytest.mark.parametrize("key", ["custom_info", None])
+async def test_aging_info_is_read_in_both_plausible_shapes(tmp_path: Path, key: str | None) -> None:
+    # Inferred contract: the seed lost the key of the aging object (custom_info, or v2-style beside data).
+    fake = FakeYouCam(polling_interval_ms=10, aging_info_key=key)
+    async with youcam(tmp_path, fake) as (_, client):
+        outs, info = await client.aging(_source(image_bytes(200, 200, "jpeg")), Hooks())
+    assert (info["age_min"], info["age_max"], info["num_of_photos"]) == (20, 60, len(outs))
+    assert outs[info["age_idx"]].meta["input_photo"] is True
+
+
+async def test_status_answers_that_break_off_after_the_run_say_what_may_have_been_charged(tmp_path: Path) -> None:
+    class BreakPolls(Hooks):
+        async def remember(self, **ref: Any) -> None:  # the task runs; every status answer then fails
+            await super().remember(**ref)
+            fake.fail_next(f"{V1}/task/colorize", 502, times=20)
+
+    async with youcam(tmp_path) as (fake, client):
+        with pytest.raises(ProviderError) as err:
+            await client.colorize(_source(image_bytes(40, 30, "jpeg")), BreakPolls())
+    assert err.value.charged and err.value.max_charge == 1
+    assert "at most 1 units" in err.value.message and "check_credits" in err.value.message
+    assert "nothing was charged" not in err.value.message.lower()
+
+
+@pytest.mark.parametrize("shape", ["groups", "flat"])
+async def test_catalogs_are_read_in_both_plausible_shapes(tmp_path: Path, shape: str) -> None:
+    # Inferred contract (providers.md §1.6/§4.2): groups/styles + info{title,thumb}, or style_groups/templates flat.
+    fake = FakeYouCam(polling_interval_ms=10, catalog_shape=shape)
+    async with youcam(tmp_path, fake) as (_, client):
+        groups = await client.all_style_groups("hairstyle")
+        styles = await client.all_styles("hairstyle", groups[0].id)
+    assert [g.id for g in groups] == [g[0] for g in HAIR] and groups[0].title
+    assert [s.id for s in styles] == [s[0] for s in HAIR[0][2]] and styles[0].thumbnail

@@ -51,8 +51,9 @@ class ProviderError(PhotoError):
         provider: which provider failed.
         charged: whether credits may have been consumed (never fall through then).
         retryable: whether trying the same call again later can help.
-        max_charge: with `charged`, the most the provider can have charged (None: unknown);
-            the job layer records it as possibly charged, never as free.
+        max_charge: with `charged`, the most this call can have cost in total (None: unknown).
+            Charges the provider client already recorded through the job's hooks count towards
+            it; the job layer records the rest as possibly charged, never as free.
     """
 
     fall_through = False  # may `provider="auto"` try the next provider?

@@ -161,9 +161,14 @@ def may_have_charged(exc: ProviderError, *, title: str, max_charge: float, unit:
         "the balance before trying again."
     )
     if "check_credits" not in exc.message:
-        exc.message = exc.message.rstrip() + note
+        # What the low-level error said about money no longer holds: drop it.
+        text = _NOTHING_CHARGED.sub("", exc.message).rstrip()
+        exc.message = text + note
         exc.args = (exc.message,)
     return exc
+
+
+_NOTHING_CHARGED = re.compile(r"\s*[^.;]*\bnothing was charged\b[^.]*\.", re.IGNORECASE)
 
 
 async def download(
@@ -191,12 +196,18 @@ async def download(
 
 
 async def download_all(
-    client: httpx2.AsyncClient, urls: list[str], *, provider: str, policy: RetryPolicy
+    client: httpx2.AsyncClient,
+    urls: list[str],
+    *,
+    provider: str,
+    policy: RetryPolicy,
+    max_charge: float | None = None,
 ) -> list[bytes]:
     """Fetch every result file at once (vendor URLs expire), in order; the first error wins.
 
     Relative URLs are joined to the client's base URL. No API key is sent: callers pass their
-    key per API request, never as a client default.
+    key per API request, never as a client default. The work was done (and paid for) by then:
+    a failure carries `charged=True` and `max_charge`, what the call cost.
 
     Raises:
         ProviderError: the first download that failed (the others are cancelled).
@@ -212,7 +223,10 @@ async def download_all(
             for i, url in enumerate(urls):
                 tg.start_soon(one, i, url)
     except BaseExceptionGroup as group:
-        raise _first_error(group) from None
+        first = _first_error(group)
+        if isinstance(first, ProviderError):
+            first.charged, first.max_charge = True, max_charge
+        raise first from None
     return out
 
 

@@ -279,7 +279,8 @@ class AluoClient(AluoTasks):
         if url is None:
             raise self._no_result(what, price[0])
         await hooks.progress(f"downloading {noun}", 0.8)
-        (data,) = await download_all(self._http, [url], provider=PROVIDER, policy=self._policy)
+        cost = env.deducted or price[0]
+        (data,) = await download_all(self._http, [url], provider=PROVIDER, policy=self._policy, max_charge=cost)
         meta = {k: env.data[k] for k in meta_keys if isinstance(env.data.get(k), str)}
         return [ProviderImage(data, meta=meta, ref={"url": url})]
 

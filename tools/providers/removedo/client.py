@@ -362,7 +362,7 @@ class RemovedoClient:
                 charged=True,
             )
         await hooks.progress(f"downloading the result from Removedo (done in {elapsed:.0f} s)", 0.9)
-        (data,) = await download_all(self._http, [url], provider=NAME, policy=self._policy)
+        (data,) = await download_all(self._http, [url], provider=NAME, policy=self._policy, max_charge=PRICE)
         meta: dict[str, Any] = {"removedo_job_id": job_id, "removedo_seconds": round(elapsed, 1)}
         if estimate:
             meta["removedo_estimated_completion"] = estimate

@@ -31,10 +31,10 @@ import anyio.to_thread
 import httpx2
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tools.core.errors import InvalidInput, JobFailed, NotConfigured, ProviderError
+from tools.core.errors import InvalidInput, JobFailed, NotConfigured, ProviderError, ProviderUnavailable, RateLimited
 from tools.core.refs import ImageSource
 from tools.providers.base import JobHooks, ProviderImage
-from tools.providers.http import RetryPolicy, download_all, strip_key
+from tools.providers.http import RetryPolicy, download_all, may_have_charged, strip_key
 from tools.providers.polling import Poll, PollState, poll_until_done
 from tools.providers.youcam.catalog import YouCamCatalog
 from tools.providers.youcam.files import Input, face_advice, fit_mask
@@ -247,10 +247,19 @@ class YouCamClient(YouCamCatalog):
             assert poll.error is not None
             return poll.error
 
-        done = await poll_until_done(
-            check, interval=1.0, max_interval=gap, budget=GARBLED_BUDGET, give_up=give_up, on_pending=pending
-        )
+        try:
+            done = await poll_until_done(
+                check, interval=1.0, max_interval=gap, budget=GARBLED_BUDGET, give_up=give_up, on_pending=pending
+            )
+        except (ProviderUnavailable, RateLimited) as exc:
+            if charged:  # already recorded by the run before a restart
+                raise
+            # The task may have succeeded (and been charged) before the status answers broke off.
+            raise may_have_charged(exc, title="YouCam", max_charge=self._cost(slug), unit="units") from None
         return await self._finish(slug, done.body, hooks, charged=charged)
+
+    def _cost(self, slug: str) -> float:
+        return next((f.cost for n, f in FEATURES.items() if self.slugs.get(n) == slug), 1.0)
 
     async def _finish(
         self, slug: str, result: dict[str, Any], hooks: JobHooks, *, charged: bool
@@ -261,8 +270,8 @@ class YouCamClient(YouCamCatalog):
             if isinstance(entry, dict):
                 extra |= {k: v for k, v in entry.items() if k not in ("id", "data")}
                 items += [d for d in entry.get("data") or [] if isinstance(d, dict) and d.get("url")]
+        cost = self._cost(slug)
         if not charged:  # YouCam charges on success; a resumed job may have recorded it already
-            cost = next((f.cost for n, f in FEATURES.items() if self.slugs.get(n) == slug), 1.0)
             await hooks.charged(cost, basis="estimated")
             await hooks.remember(charged=True)
         if not items:
@@ -270,10 +279,12 @@ class YouCamClient(YouCamCatalog):
                 "YouCam reported success but returned no result files; it has charged for the task.",
                 provider=self.name,
                 charged=True,
+                max_charge=cost,
             )
         await hooks.progress(f"downloading {len(items)} result(s) from YouCam", 0.9)
         # All at once (the URLs expire), first error wins.
-        datas = await download_all(self._http, [str(d["url"]) for d in items], provider=self.name, policy=self._policy)
+        urls = [str(d["url"]) for d in items]
+        datas = await download_all(self._http, urls, provider=self.name, policy=self._policy, max_charge=cost)
         outputs = []
         for d, data in zip(items, datas, strict=True):
             meta = {k: v for k, v in d.items() if k not in ("url", "dst_id")}
@@ -295,7 +306,11 @@ class YouCamClient(YouCamCatalog):
 
     async def aging(self, source: ImageSource, hooks: JobHooks) -> tuple[list[ProviderImage], dict[str, Any]]:
         outputs, extra = await self._run("aging", [await self._prepare("aging", "src_ids", source)], None, hooks)
-        info = extra.get("custom_info") if isinstance(extra.get("custom_info"), dict) else {}
+        # Inferred: the seed lost this object's key; `custom_info` is assumed, and the fields beside
+        # `data` (as v2 puts them beside `output`) are read too.
+        info = extra.get("custom_info")
+        if not isinstance(info, dict):
+            info = {k: extra[k] for k in ("age", "age_idx", "age_min", "age_max", "num_of_photos") if k in extra}
         idx = info.get("age_idx")
         outputs = [replace(o, meta={**o.meta, "input_photo": True}) if i == idx else o for i, o in enumerate(outputs)]
         return outputs, info
