@@ -43,7 +43,7 @@ class PhotoServer(MCPServer[Runtime]):
             version="0.1.0",
             log_level=settings.log_level,
             lifespan=lambda _app: self._lifespan(),
-            extensions=[tasks.Tasks()],  # io.modelcontextprotocol/tasks over the job store
+            extensions=[tasks.Tasks(self)],  # io.modelcontextprotocol/tasks over the job store
             request_state_security=consent.request_state_security(settings),  # shared keys, when set
         )
         self.photo_settings = settings

@@ -142,7 +142,9 @@ def resolver_for(name: str, title: str, quote: QuoteFn, arg_names: list[str]) ->
             return NotAsked("no provider can run it here")
         if not needs_consent(settings, q.credits):
             return NotAsked("below the confirmation threshold")
-        if not can_elicit(ctx):
+        # A retry round carrying answers was asked before: the recorded answer decides, whatever
+        # capabilities this round declares (never run unasked on a round that follows a question).
+        if not can_elicit(ctx) and not (is_modern(ctx) and ctx.input_responses):
             if settings.require_consent:
                 raise ToolError(
                     f"Not run: {q.operation} on {_provider_names(q.providers)} would spend about {q.credits:g} "

@@ -4,16 +4,20 @@ When a 2026-07-28 `tools/call` declares the extension in its per-request capabil
 waits only briefly (`TASK_INLINE_S`); a job still running then comes back as a task
 (`resultType: "task"`) instead of the wait-then-hand-off result. The task is the job:
 
-    tasks/get     the job's state: working (queued, running), completed (the result the tool
-                  would have returned, is_error included), cancelled; failed when the result
-                  cannot be produced (a JSON-RPC error). pollIntervalMs is the provider's own
-                  poll interval.
+    tasks/get     the task's state: working (its job queued or running), input_required (spend
+                  consent waiting for the person: inputRequests holds the question), completed
+                  (the result the tool would have returned, is_error included), cancelled;
+                  failed when the result cannot be produced (a JSON-RPC error). pollIntervalMs
+                  is the provider's own poll interval.
+    tasks/update  the person's answers (inputResponses): once every outstanding request is
+                  answered, the call runs again with them exactly as a retried tools/call would
+                  (accept: the job starts and the task follows it; decline: completed with the
+                  "nothing was sent" result).
     tasks/cancel  cancel_job: stops polling (YouCam then charges nothing; Aluo charges only on
-                  success, so a cancelled Aluo job is not charged unless it had already finished).
-    tasks/update  accepted and acknowledged: spend consent is asked before the task is created
-                  (the spec's SHOULD: input rounds resolve synchronously first), so a photo-mcp
-                  task never waits in input_required.
+                  success, so a cancelled Aluo job is not charged unless it had already finished);
+                  a task still waiting for consent is cancelled with nothing sent.
 
+Input request keys are unique over a task's life (`r<round>/<resolver key>`).
 Requests without the extension keep wait-then-hand-off and `get_job`; handshake-era clients
 never see a task. Built on the SDK's public `Extension` / `MethodBinding` API; replace it with
 the SDK's own implementation once it ships one.
@@ -22,6 +26,7 @@ the SDK's own implementation once it ships one.
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 import sqlite3
 import time
@@ -31,8 +36,18 @@ from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.extension import Extension, MethodBinding
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
-from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, CallToolRequestParams, CallToolResult, RequestParams
+from mcp_types import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    CallToolRequestParams,
+    CallToolResult,
+    InputRequiredResult,
+    RequestParams,
+    TextContent,
+)
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field
 
@@ -48,10 +63,13 @@ CLIENT_CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
 TASK_INLINE_S = 1.0  # a Tasks request waits this long at most before its job becomes a task
 TASK_TTL_MS = 24 * 3600 * 1000
 _handoff: ContextVar[bool] = ContextVar("photo_mcp_task_handoff", default=False)
+# One row per task. state: "job" (job_id: the job is the task), "input" (waiting for the
+# person: detail holds the tool call, its outstanding input requests and the resolver state),
+# "done" (detail: the final result, when no job was needed), "cancelled", "failed" (detail: error).
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS tasks (
-    task_id TEXT PRIMARY KEY, job_id TEXT NOT NULL, tool TEXT NOT NULL,
-    created_at REAL NOT NULL, ttl_ms INTEGER
+CREATE TABLE IF NOT EXISTS ext_tasks (
+    task_id TEXT PRIMARY KEY, job_id TEXT, tool TEXT NOT NULL, created_at REAL NOT NULL,
+    updated_at REAL NOT NULL, ttl_ms INTEGER, state TEXT NOT NULL, detail TEXT
 )
 """
 
@@ -94,38 +112,50 @@ class TaskUpdateParams(TaskIdParams):
 
 
 class TaskStore:
-    """Task id -> job id, in the jobs database (every process sharing the data dir sees it)."""
+    """Tasks in the jobs database (every process sharing the data dir sees them)."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.db = runtime.db
         self.db.call(lambda c: c.execute(_SCHEMA))
 
-    async def create(self, job_id: str, tool: str) -> tuple[str, float]:
+    async def create(self, tool: str, state: str, *, job_id: str | None = None, detail: Any = None) -> sqlite3.Row:
         task_id = "t_" + secrets.token_urlsafe(24)  # unguessable: the id is the handle
         now = time.time()
-        await self.db.run(
-            lambda c: c.execute("INSERT INTO tasks VALUES (?,?,?,?,?)", (task_id, job_id, tool, now, TASK_TTL_MS))
-        )
-        return task_id, now
+        row = (task_id, job_id, tool, now, now, TASK_TTL_MS, state, None if detail is None else json.dumps(detail))
+        await self.db.run(lambda c: c.execute("INSERT INTO ext_tasks VALUES (?,?,?,?,?,?,?,?)", row))
+        return await self.get(task_id)
 
     async def get(self, task_id: str) -> sqlite3.Row:
         """Raises:
         MCPError: INVALID_PARAMS for an unknown or expired task.
         """
-        row = await self.db.run(lambda c: c.execute("SELECT * FROM tasks WHERE task_id=?", (task_id,)).fetchone())
+        row = await self.db.run(lambda c: c.execute("SELECT * FROM ext_tasks WHERE task_id=?", (task_id,)).fetchone())
         if row is None:
             raise MCPError(code=INVALID_PARAMS, message="Failed to retrieve task: Task not found")
         if row["ttl_ms"] is not None and (time.time() - row["created_at"]) * 1000 > row["ttl_ms"]:
             raise MCPError(code=INVALID_PARAMS, message="Failed to retrieve task: Task has expired")
         return row
 
+    async def move(
+        self, task_id: str, state: str, *, job_id: str | None = None, detail: Any = None, was: str = ""
+    ) -> bool:
+        """Set a task's state; with `was`, only from that state (True if this call moved it)."""
+        args = [state, job_id, None if detail is None else json.dumps(detail), time.time(), task_id]
+        sql = "UPDATE ext_tasks SET state=?, job_id=COALESCE(?, job_id), detail=?, updated_at=? WHERE task_id=?"
+        if was:
+            sql += " AND state=?"
+            args.append(was)
+        return bool(await self.db.run(lambda c: c.execute(sql, args).rowcount))
+
 
 class Tasks(Extension):
-    """The Tasks extension; `MCPServer(extensions=[Tasks()])`."""
+    """The Tasks extension; `MCPServer(extensions=[Tasks(server)])` (it re-runs tool calls whose
+    spend consent arrives by `tasks/update`)."""
 
     identifier = EXTENSION_ID
 
-    def __init__(self) -> None:
+    def __init__(self, server: Any) -> None:
+        self._server = server
         self._stores: dict[int, TaskStore] = {}
 
     def methods(self) -> list[MethodBinding]:
@@ -152,41 +182,133 @@ class Tasks(Extension):
             result = await call_next(ctx)
         finally:
             _handoff.reset(token)
-        job_id = _running_job(result)
-        if job_id is None:
-            return result
         runtime: Runtime = ctx.lifespan_context
-        job = await runtime.jobs.get(job_id)
-        task_id, created = await self._store(runtime).create(job_id, params.name)
-        return {"resultType": "task", **_task(task_id, created, job, runtime.settings)}
+        store = self._store(runtime)
+        if isinstance(result, InputRequiredResult):
+            # Spend consent (or any other question) rides the task as input_required.
+            row = await store.create(params.name, "input", detail=_pending(params, result, 1))
+        else:
+            job_id = _running_job(result)
+            if job_id is None:
+                return result
+            row = await store.create(params.name, "job", job_id=job_id)
+        return {"resultType": "task", **await self._describe(runtime, row)}
 
-    async def _get(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> HandlerResult:
-        runtime: Runtime = ctx.lifespan_context
-        row = await self._store(runtime).get(params.task_id)
+    async def _describe(self, runtime: Runtime, row: sqlite3.Row) -> dict[str, Any]:
+        """The DetailedTask of `row`: status, and its input requests, result or error."""
+        base = {
+            "taskId": row["task_id"],
+            "createdAt": _iso(row["created_at"]),
+            "lastUpdatedAt": _iso(row["updated_at"]),
+            "ttlMs": row["ttl_ms"],
+            "pollIntervalMs": 1000,
+        }
+        detail = json.loads(row["detail"]) if row["detail"] else None
+        state = row["state"]
+        if state == "input":
+            return base | {
+                "status": "input_required",
+                "statusMessage": "Waiting for the person to confirm the spend.",
+                "inputRequests": detail["requests"],
+            }
+        if state == "done":
+            return base | {"status": "completed", "result": detail}
+        if state == "cancelled":
+            return base | {"status": "cancelled", "statusMessage": "Cancelled before anything was sent."}
+        if state != "job":
+            message = (detail or {}).get("message", "The task failed.")
+            return base | {"status": "failed", "statusMessage": message, "error": detail}
         try:
             job = await runtime.jobs.get(row["job_id"])
         except NotFound as exc:
-            return _failed(row, exc.message)
-        task = _task(row["task_id"], row["created_at"], job, runtime.settings)
+            return base | _failure(exc.message)
+        task = base | _job_task(job, runtime.settings)
+        task["lastUpdatedAt"] = _iso(max(job.updated_at, row["created_at"]))
         if task["status"] == "completed":
             try:
                 result = await wait_and_render(Call(runtime), job, 0, cancel_on_abort=False)
             except Exception as exc:  # the result files are gone or unreadable: a JSON-RPC error
-                return _failed(row, f"The result cannot be read ({type(exc).__name__}).")
+                return base | _failure(f"The result cannot be read ({type(exc).__name__}).")
             result = links.attach(result, runtime.settings)
             task["result"] = result.model_dump(by_alias=True, mode="json", exclude_none=True)
         return task
 
+    async def _get(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> HandlerResult:
+        runtime: Runtime = ctx.lifespan_context
+        return await self._describe(runtime, await self._store(runtime).get(params.task_id))
+
     async def _update(self, ctx: ServerRequestContext[Any, Any], params: TaskUpdateParams) -> HandlerResult:
-        await self._store(ctx.lifespan_context).get(params.task_id)
-        return {}  # no photo-mcp task asks for input: every response is for a key not outstanding
+        """Take the person's answers; once every outstanding request is answered, run the call
+        again with them (as a retried `tools/call` would) and let the task follow what it does."""
+        runtime: Runtime = ctx.lifespan_context
+        store = self._store(runtime)
+        row = await store.get(params.task_id)
+        if row["state"] != "input":
+            return {}  # nothing outstanding: responses for unknown or answered keys are ignored
+        pending = json.loads(row["detail"])
+        answers = pending.setdefault("answers", {})
+        answers |= {k: v for k, v in params.input_responses.items() if k in pending["requests"]}
+        if set(answers) != set(pending["requests"]):
+            await store.move(row["task_id"], "input", detail=pending, was="input")
+            return {}  # a partial set: still input_required
+        if not await store.move(row["task_id"], "working", detail=pending, was="input"):
+            return {}  # another update took it
+        responses = {pending["keys"][k]: v for k, v in answers.items()}
+        call = CallToolRequestParams(
+            name=row["tool"],
+            arguments=pending["arguments"],
+            input_responses=responses,
+            request_state=pending["request_state"],
+        )
+        token = _handoff.set(True)
+        try:
+            result: Any = await self._server.call_tool(
+                call.name,
+                call.arguments or {},
+                Context(request_context=ctx, mcp_server=self._server, input_params=call),
+            )
+        except ToolError as exc:
+            result = CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+        except MCPError as exc:
+            await store.move(row["task_id"], "failed", detail=exc.error.model_dump(mode="json", exclude_none=True))
+            return {}
+        finally:
+            _handoff.reset(token)
+        if isinstance(result, InputRequiredResult):
+            await store.move(row["task_id"], "input", detail=_pending(call, result, pending["round"] + 1))
+        elif (job_id := _running_job(result)) is not None:
+            await store.move(row["task_id"], "job", job_id=job_id)
+        else:
+            await store.move(
+                row["task_id"], "done", detail=result.model_dump(by_alias=True, mode="json", exclude_none=True)
+            )
+        return {}
 
     async def _cancel(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> HandlerResult:
         runtime: Runtime = ctx.lifespan_context
-        row = await self._store(runtime).get(params.task_id)
-        with contextlib.suppress(NotFound):  # the job row is gone: nothing left to stop
-            await runtime.jobs.cancel(row["job_id"])
+        store = self._store(runtime)
+        row = await store.get(params.task_id)
+        if row["state"] == "input":
+            await store.move(row["task_id"], "cancelled", was="input")
+        elif row["state"] == "job":
+            with contextlib.suppress(NotFound):  # the job row is gone: nothing left to stop
+                await runtime.jobs.cancel(row["job_id"])
         return {}
+
+
+def _pending(call: CallToolRequestParams, result: InputRequiredResult, round_: int) -> dict[str, Any]:
+    """What an input_required task keeps: the call, its requests under task-unique keys, the state."""
+    requests = {
+        f"r{round_}/{key}": request.model_dump(by_alias=True, mode="json", exclude_none=True)
+        for key, request in (result.input_requests or {}).items()
+    }
+    return {
+        "arguments": call.arguments or {},
+        "requests": requests,
+        "keys": {task_key: task_key.split("/", 1)[1] for task_key in requests},
+        "request_state": result.request_state,
+        "round": round_,
+    }
 
 
 def _running_job(result: Any) -> str | None:
@@ -196,30 +318,13 @@ def _running_job(result: Any) -> str | None:
     return None
 
 
-def _task(task_id: str, created: float, job: Job, settings: Settings) -> dict[str, Any]:
+def _job_task(job: Job, settings: Settings) -> dict[str, Any]:
     status = {"queued": "working", "running": "working", "succeeded": "completed", "failed": "completed"}.get(
         job.state, "cancelled"
     )
     message = job.error if job.state in ("failed", "cancelled") and job.error else job.message
-    return {
-        "taskId": task_id,
-        "status": status,
-        "statusMessage": message,
-        "createdAt": _iso(created),
-        "lastUpdatedAt": _iso(max(job.updated_at, created)),
-        "ttlMs": TASK_TTL_MS,
-        "pollIntervalMs": poll_interval_ms(settings, job.provider),
-    }
+    return {"status": status, "statusMessage": message, "pollIntervalMs": poll_interval_ms(settings, job.provider)}
 
 
-def _failed(row: sqlite3.Row, message: str) -> dict[str, Any]:
-    now = _iso(time.time())
-    return {
-        "taskId": row["task_id"],
-        "status": "failed",
-        "statusMessage": message,
-        "createdAt": _iso(row["created_at"]),
-        "lastUpdatedAt": now,
-        "ttlMs": row["ttl_ms"],
-        "error": {"code": INTERNAL_ERROR, "message": message},
-    }
+def _failure(message: str) -> dict[str, Any]:
+    return {"status": "failed", "statusMessage": message, "error": {"code": INTERNAL_ERROR, "message": message}}

@@ -16,7 +16,7 @@ import pytest
 from mcp import Client
 from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, CallToolResult, Request, RequestParams, Result
+from mcp_types import INVALID_PARAMS, CallToolResult, ElicitRequestFormParams, Request, RequestParams, Result
 from pydantic import ConfigDict
 
 from server.app import build_server
@@ -24,6 +24,7 @@ from tests.fakes.aluo import FakeAluo
 from tests.fakes.loopback import serve
 from tests.support import serve_http, stdio_params
 from tests.test_aluo_tools import aluo_settings
+from tests.test_consent import Person
 
 EXTENSION = "io.modelcontextprotocol/tasks"
 GENERATE = {"prompt": "A red mug on a table"}
@@ -69,6 +70,15 @@ class TasksCancel(Request[TaskIdParams, Literal["tasks/cancel"]]):
     name_param = "taskId"
 
 
+class TaskUpdateParams(TaskIdParams):
+    input_responses: dict[str, Any]
+
+
+class TasksUpdate(Request[TaskUpdateParams, Literal["tasks/update"]]):
+    method: Literal["tasks/update"] = "tasks/update"
+    name_param = "taskId"
+
+
 class Ack(Result):
     model_config = ConfigDict(extra="allow")
 
@@ -78,7 +88,8 @@ class TasksClient(ClientExtension):
 
     identifier = EXTENSION
 
-    def __init__(self) -> None:
+    def __init__(self, person: Person | None = None) -> None:
+        self.person = person  # answers input_required requests (spend consent)
         self.handles: list[TaskHandle] = []
         self.polls: list[TaskState] = []
 
@@ -95,6 +106,17 @@ class TasksClient(ClientExtension):
                 return CallToolResult.model_validate(state.result)
             if state.status in ("failed", "cancelled"):
                 raise RuntimeError(f"task {state.status}: {state.status_message}")
+            if state.status == "input_required" and self.person is not None:
+                requests: dict[str, Any] = state.model_extra["inputRequests"]  # type: ignore[index]
+                answers = {}
+                for key, request in requests.items():
+                    assert request["method"] == "elicitation/create"
+                    params = ElicitRequestFormParams.model_validate(request["params"])
+                    answer = await self.person(None, params)  # type: ignore[arg-type]
+                    answers[key] = answer.model_dump(by_alias=True, mode="json", exclude_none=True)
+                update = TaskUpdateParams(task_id=handle.task_id, input_responses=answers)
+                await ctx.session.send_request(TasksUpdate(params=update), Ack)
+                continue
             await anyio.sleep((state.poll_interval_ms or 100) / 1000)
 
 
@@ -118,6 +140,8 @@ async def connect(
     transport: str, tmp_path: Path, fake: FakeAluo, base: str, ext: TasksClient | None, mode: str = "2026-07-28"
 ) -> AsyncIterator[Client]:
     kwargs: dict[str, Any] = {"mode": mode, "extensions": [ext] if ext is not None else None}
+    if ext is not None and ext.person is not None:
+        kwargs["elicitation_callback"] = ext.person  # the client declares elicitation
     if transport == "stdio":
         params = stdio_params(
             tmp_path,
@@ -230,3 +254,41 @@ async def test_quick_calls_return_inline_and_unknown_tasks_are_invalid_params(tm
                     await get(client.session, "t_nope")
     assert not quick.is_error and ext.handles == []  # done within the inline wait: no task
     assert unknown.value.error.code == INVALID_PARAMS and "not found" in unknown.value.error.message
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_spend_consent_rides_the_task_as_input_required(tmp_path: Path, transport: str) -> None:
+    async with aluo() as (fake, base):
+        # Decline: the task waits in input_required, the answer comes by tasks/update, nothing is sent.
+        no = TasksClient(Person("decline"))
+        with anyio.fail_after(60):
+            async with connect(transport, tmp_path / "n", fake, base, no) as client:
+                declined = await client.call_tool("generate_product_photo", GENERATE)
+        assert no.handles[0].status == "input_required"
+        assert [p.status for p in no.polls] == ["input_required", "completed"]
+        question = no.polls[0].model_extra["inputRequests"]  # type: ignore[index]
+        (key,) = question
+        assert key.startswith("r1/") and "40 credits" in question[key]["params"]["message"]
+        assert declined.structured_content["status"] == "cancelled" and "declined" in declined.content[0].text
+        assert fake.requests == [] and fake.charges == []
+
+        # Accept: the job starts on the answer, the task follows it, and Aluo charges once.
+        yes = TasksClient(Person("accept"))
+        with anyio.fail_after(60):
+            async with connect(transport, tmp_path / "y", fake, base, yes) as client:
+                accepted = await client.call_tool("generate_product_photo", GENERATE)
+        assert len(yes.person.asked) == 1 and yes.polls[0].status == "input_required"
+        assert not accepted.is_error and accepted.structured_content["status"] == "succeeded"
+        assert [(c.amount, c.what) for c in fake.charges] == [(40, "generate")]
+
+
+async def test_a_task_waiting_for_consent_can_be_cancelled(tmp_path: Path) -> None:
+    async with aluo() as (fake, base):
+        ext = TasksClient(Person("accept"))
+        with anyio.fail_after(60):
+            async with connect("memory", tmp_path, fake, base, ext) as client:
+                handle = await client.session.call_tool("generate_product_photo", GENERATE, allow_claimed=True)
+                assert isinstance(handle, TaskHandle) and handle.status == "input_required"
+                await cancel(client.session, handle.task_id)
+                state = await get(client.session, handle.task_id)
+    assert state.status == "cancelled" and fake.requests == []
