@@ -6,11 +6,17 @@ import os
 import sys
 from pathlib import Path
 
+import httpx2
 import pytest
 from mcp import Client
 from mcp_types import CallToolResult
 
 from tests.fakes.images import image_bytes
+from tools.core.db import Database
+from tools.core.errors import InvalidInput
+from tools.core.fetch import SafeFetcher
+from tools.core.refs import ImageResolver
+from tools.core.results import ResultStore
 
 
 def text_of(result: CallToolResult) -> str:
@@ -64,3 +70,19 @@ async def test_every_echoed_value_is_shortened(client: Client, workdir: Path, re
     (workdir / "ok.png").write_bytes(image_bytes(16, 16, "png"))  # and the server keeps serving
     ok = await client.call_tool("resize_image", {"image": str(workdir / "ok.png"), "width": 8})
     assert not ok.is_error, text_of(ok)
+
+
+async def test_over_http_the_outside_error_does_not_list_the_servers_directories(tmp_path: Path) -> None:
+    work, results = tmp_path / "srv-work-7c1d", tmp_path / "results"
+    work.mkdir()
+    store = ResultStore(results, Database(tmp_path / "db.sqlite3"))
+    async with httpx2.AsyncClient() as http:
+        fetcher = SafeFetcher(http, allow_private=False, max_bytes=1 << 20, timeout=5)
+        for remote in (True, False):
+            resolver = ImageResolver(
+                store=store, fetcher=fetcher, allowed_dirs=[work.resolve(), results.resolve()],
+                base_dir=results.resolve(), remote=remote,
+            )  # fmt: skip
+            with pytest.raises(InvalidInput, match="outside the directories") as refused:
+                await resolver.resolve("/etc/hostname")
+            assert ("srv-work-7c1d" in str(refused.value)) is (not remote), str(refused.value)
