@@ -19,7 +19,9 @@ from mcp.server.mcpserver.resolve import ElicitationResult, Resolve
 
 from server import consent as spend
 from server import links, tasks
+from server.auth import caller_identity
 from tools.core.errors import NotConfigured, PhotoError
+from tools.core.principals import EDIT, READ, acting_for
 from tools.runtime import Runtime
 from tools.toolkit.declare import spec_of, tools_of
 from tools.toolkit.run import Call
@@ -28,7 +30,14 @@ from tools.toolkit.run import Call
 def call_of(ctx: Context) -> Call:
     """The `Call` a tool receives for this MCP request (a Tasks request hands off sooner)."""
     runtime: Runtime = ctx.request_context.lifespan_context
-    return Call(runtime, ctx.report_progress, wait_seconds=tasks.handoff_budget(runtime.settings))
+    principal, scopes = caller_identity(runtime.settings)  # None, None: stdio / no auth
+    return Call(
+        runtime,
+        ctx.report_progress,
+        wait_seconds=tasks.handoff_budget(runtime.settings),
+        principal=principal,
+        scopes=scopes,
+    )
 
 
 def as_mcp_tool(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -41,13 +50,17 @@ def as_mcp_tool(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[An
     params = list(signature.parameters.values())[1:]  # the first is the Call
     spec = spec_of(fn)
     quote = spec.quote
+    needed = READ if spec.annotations.read_only_hint else EDIT  # OAuth scopes (tools/core/principals.py)
 
     async def mcp_tool(*args: Any, ctx: Context, consent: Any = None, **kwargs: Any) -> Any:
         runtime: Runtime = ctx.request_context.lifespan_context
         if quote is not None and not spend.approved(consent):
             return spend.refused_result(quote, runtime.settings, kwargs, consent)
         try:
-            result = await fn(call_of(ctx), *args, **kwargs)
+            call = call_of(ctx)
+            call.require(needed)  # photo:spend is checked where a paid provider would be called
+            with acting_for(call.principal):  # every id this call looks up must be the caller's
+                result = await fn(call, *args, **kwargs)
         except NotConfigured as exc:
             if quote is not None:
                 wanted = quote.wanted(runtime.settings, **kwargs)

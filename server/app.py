@@ -15,6 +15,7 @@ from pydantic.networks import AnyUrl
 
 from server import compat, consent, links, resources, tasks
 from server.adapter import register_tools
+from server.auth import ActingFor
 from tools import CATALOGUE
 from tools.core.results import RESULT_URI_PREFIX
 from tools.core.settings import Settings
@@ -45,6 +46,7 @@ class PhotoServer(MCPServer[Runtime]):
             lifespan=lambda _app: self._lifespan(),
             extensions=[tasks.Tasks(self)],  # io.modelcontextprotocol/tasks over the job store
             request_state_security=consent.request_state_security(settings),  # shared keys, when set
+            middleware=[ActingFor(settings)],  # each request sees only its caller's results and jobs
         )
         self.photo_settings = settings
         logging.getLogger("photo_mcp").setLevel(settings.log_level)

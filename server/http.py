@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 from uvicorn import Config
 
 from server.app import PhotoServer
+from server.auth import oauth_enabled, oauth_gate
 from server.limits import Limits, SessionLimits, connection_cap, guarded_protocol
 from server.security import BearerAuth, configured_token, transport_security
 from server.webhooks import register_routes as register_webhook_routes
@@ -66,7 +67,9 @@ def http_app(
         max_sessions_per_token=settings.max_sessions_per_token,
     )
     token = configured_token(settings)
-    if token is not None:
+    if oauth_enabled(settings):  # OAuth access tokens, and the static token too when it is set
+        app = oauth_gate(app, settings, transport)
+    elif token is not None:
         app = BearerAuth(app, token)
     return app
 

@@ -32,9 +32,10 @@ def is_loopback(host: str) -> bool:
 
 def check_bind(settings: Settings, host: str) -> None:
     """Raises:
-    InsecureBind: if `host` is not loopback and no PHOTO_MCP_AUTH_TOKEN is set.
+    InsecureBind: if `host` is not loopback and neither PHOTO_MCP_AUTH_TOKEN nor OAuth is set.
     """
-    if not is_loopback(host) and not configured_token(settings):
+    oauth = bool(settings.oauth_issuer and settings.oauth_issuer.strip())  # server/auth.py then checks tokens
+    if not is_loopback(host) and not configured_token(settings) and not oauth:
         raise InsecureBind(
             f"Refusing to listen on {host} without authentication: set PHOTO_MCP_AUTH_TOKEN "
             "(clients then send 'Authorization: Bearer <token>'), or bind to 127.0.0.1."

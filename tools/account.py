@@ -19,7 +19,7 @@ class ProviderCredits(BaseModel):
     balance: float | None = Field(description="Credits left, when the provider tells (None = unknown)")
     detail: str
     entries: list[dict[str, Any]] = Field(default_factory=list)
-    spent_today_here: float = Field(description="Credits this server charged today on this provider")
+    spent_today_here: float = Field(description="Credits you spent today on this provider through this server")
 
 
 class CreditsReport(BaseModel):
@@ -35,7 +35,7 @@ async def check_credits(
         Literal["all", "aluo", "youcam", "removedo"], Field(description="Which provider, or all")
     ] = "all",
 ) -> CreditsReport:
-    """Report credit balances and what this server spent today. Free (no paid calls).
+    """Report credit balances and what you spent today through this server. Free (no paid calls).
 
     YouCam: live balance (sum of unexpired credits, with expiry dates). Aluo: the last
     `credits_remaining` it reported (its API has no balance endpoint). Removedo: no
@@ -44,7 +44,7 @@ async def check_credits(
     rt = call.runtime
     rows = []
     for name in providers.HOSTED if provider == "all" else (provider,):
-        spent = await rt.ledger.spent_today(name)
+        spent = await rt.ledger.spent_today(name, principal=call.principal)
         if not providers.configured(rt.settings, name):
             rows.append(
                 ProviderCredits(
@@ -77,6 +77,10 @@ async def check_credits(
         )
     return CreditsReport(
         providers=rows,
-        spent_today_here=await rt.ledger.spent_today(),
-        caps={"per_call": rt.settings.max_credits_per_call, "per_day": rt.settings.max_credits_per_day},
+        spent_today_here=await rt.ledger.spent_today(principal=call.principal),
+        caps={
+            "per_call": rt.settings.max_credits_per_call,
+            "per_day": rt.settings.max_credits_per_day,
+            "per_day_per_user": rt.settings.max_credits_per_day_per_user,
+        },
     )

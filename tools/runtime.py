@@ -134,7 +134,12 @@ async def open_runtime(
     store = await anyio.to_thread.run_sync(ResultStore, settings.results_dir, db)
     if db.moved_aside is not None:  # a damaged database was replaced: the result files are still there
         await store.rebuild_index()
-    ledger = Ledger(db, per_call=settings.max_credits_per_call, per_day=settings.max_credits_per_day)
+    ledger = Ledger(
+        db,
+        per_call=settings.max_credits_per_call,
+        per_day=settings.max_credits_per_day,
+        per_user=settings.max_credits_per_day_per_user,
+    )
     jobs = JobManager(db, ledger)
     # The download client is made on the first URL fetch: building its TLS context costs
     # ~70 ms that a start-up without URLs should not pay.

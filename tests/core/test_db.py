@@ -266,6 +266,7 @@ def _bad_job_row(path: Path) -> None:
             credits_charged=0,
             created_at=time.time(),
             updated_at=time.time(),
+            principal=None,  # the local user's (a stdio client is asking)
         )
         c.execute(
             f"INSERT INTO jobs ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})", [values[k] for k in cols]
@@ -277,7 +278,7 @@ def _bad_result_row(path: Path) -> None:
     with sqlite3.connect(path) as c:
         c.execute(
             "INSERT INTO results VALUES ('0badbadbad00', '/nowhere.png', 'image/png', 'many', 1, 1, 'x', 'y', NULL, "
-            "'{not json', '{}', ?)",
+            "'{not json', '{}', ?, NULL)",
             (time.time() + 60,),  # the newest: first in resources/list
         )
     c.close()

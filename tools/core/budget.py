@@ -15,6 +15,7 @@ import time
 
 from tools.core.db import Database
 from tools.core.errors import BudgetExceeded
+from tools.core.principals import ANYONE, Owner, owned
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -40,16 +41,20 @@ def _migrate(c: sqlite3.Connection) -> None:
 
 
 class Ledger:
-    def __init__(self, db: Database, *, per_call: float | None, per_day: float | None) -> None:
+    def __init__(
+        self, db: Database, *, per_call: float | None, per_day: float | None, per_user: float | None = None
+    ) -> None:
         self.db = db
         self.per_call = per_call
         self.per_day = per_day
+        self.per_user = per_user  # the daily cap of each principal (PHOTO_MCP_MAX_CREDITS_PER_DAY_PER_USER)
         db.call(_migrate)
 
-    async def spent_today(self, provider: str | None = None) -> float:
-        """Charged credits today (estimates for jobs still running)."""
-        where = "day=?" + (" AND provider=?" if provider else "")
-        args = (_today(), provider) if provider else (_today(),)
+    async def spent_today(self, provider: str | None = None, *, principal: Owner = ANYONE) -> float:
+        """Charged credits today (estimates for jobs still running), by `principal` if given."""
+        mine, who = owned(principal)
+        where = "day=?" + (" AND provider=?" if provider else "") + f" AND {mine}"
+        args = ((_today(), provider) if provider else (_today(),)) + who
         row = await self.db.run(lambda c: c.execute(f"SELECT {_SPEND} FROM ledger WHERE {where}", args).fetchone())
         return float(row[0])
 
@@ -95,6 +100,8 @@ class Ledger:
                 own = c.execute("SELECT charged FROM ledger WHERE job_id=?", (job_id,)).fetchone()
                 spent += max(0.0, float(own[0]) - estimate) if own is not None else 0.0
             self._refuse(estimate, spent)
+            if self.per_user is not None and estimate > 0:
+                self._refuse_for_user(c, day, job_id, estimate, principal)
             c.execute(
                 "INSERT INTO ledger (job_id, provider, day, estimated, charged, settled, principal) "
                 "VALUES (?,?,?,?,0,0,?) ON CONFLICT(job_id) DO UPDATE SET "
@@ -104,6 +111,26 @@ class Ledger:
             )
 
         await self.db.transact(gate)
+
+    def _refuse_for_user(
+        self, c: sqlite3.Connection, day: str, job_id: str, estimate: float, principal: str | None
+    ) -> None:
+        """Refuse `estimate` if it would bring `principal`'s spend today above the per-user cap."""
+        assert self.per_user is not None
+        mine = "principal IS ?"
+        spent = float(
+            c.execute(
+                f"SELECT {_SPEND} FROM ledger WHERE day=? AND job_id<>? AND {mine}", (day, job_id, principal)
+            ).fetchone()[0]
+        )
+        own = c.execute("SELECT charged FROM ledger WHERE job_id=?", (job_id,)).fetchone()
+        spent += max(0.0, float(own[0]) - estimate) if own is not None else 0.0
+        if spent + estimate > self.per_user:
+            raise BudgetExceeded(
+                f"This call (~{estimate:g} credits) would bring your spend today to {spent + estimate:g}, above "
+                f"the daily cap of {self.per_user:g} per person (PHOTO_MCP_MAX_CREDITS_PER_DAY_PER_USER). "
+                "Nothing was sent; check_credits shows your spend."
+            )
 
     async def charge(self, job_id: str, provider: str, credits: float) -> None:
         await self.db.run(

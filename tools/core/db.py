@@ -118,6 +118,12 @@ def _migrate(conn: sqlite3.Connection) -> None:
     jobs = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
     if "inputs" not in jobs:
         conn.execute("ALTER TABLE jobs ADD COLUMN inputs TEXT NOT NULL DEFAULT '[]'")
+    # Who a job or result belongs to (tools/core/principals.py); rows made before have none.
+    if "principal" not in jobs:
+        conn.execute("ALTER TABLE jobs ADD COLUMN principal TEXT")
+    results = {row[1] for row in conn.execute("PRAGMA table_info(results)")}
+    if "principal" not in results:
+        conn.execute("ALTER TABLE results ADD COLUMN principal TEXT")
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -24,12 +24,14 @@ from anyio.abc import TaskGroup
 
 from tools.core.budget import Ledger
 from tools.core.db import Database, bounded
+from tools.core.echo import quoted
 from tools.core.errors import NotFound, PhotoError, ProviderError
+from tools.core.principals import CALLER, Owner, owned, visible_to
 from tools.core.results import Lineage, ResultRecord
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
-_MARKS = ",".join("?" * 16)
+_MARKS = ",".join("?" * 17)
 _BASIS_RANK = ("reported", "documented", "estimated")
 CANCEL_GRACE_S = 10.0  # how long cancel() waits for the work to unwind
 log = logging.getLogger("photo_mcp.jobs")
@@ -53,6 +55,7 @@ class Job:
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
     inputs: list[str] = field(default_factory=list)
+    principal: str | None = None  # who started it (tools/core/principals.py)
 
     @property
     def done(self) -> bool:
@@ -61,7 +64,7 @@ class Job:
     @property
     def lineage(self) -> Lineage:
         """What its results record: this job's operation, the provider that ran, its inputs."""
-        return Lineage(self.operation, self.provider, self.id, list(self.inputs))
+        return Lineage(self.operation, self.provider, self.id, list(self.inputs), principal=self.principal)
 
     def row(self) -> tuple[Any, ...]:
         return (
@@ -81,6 +84,7 @@ class Job:
             self.created_at,
             self.updated_at,
             json.dumps(self.inputs),
+            self.principal,
         )
 
     @classmethod
@@ -102,6 +106,7 @@ class Job:
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             inputs=json.loads(row["inputs"]),
+            principal=row["principal"] if "principal" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
         )
 
 
@@ -144,7 +149,7 @@ class JobContext:
             BudgetExceeded: the attempt would break a cap (nothing is sent).
         """
         if estimate != self.job.credits_estimated:
-            await self._manager.ledger.reserve(self.job.id, self.job.provider, estimate)
+            await self._manager.ledger.reserve(self.job.id, self.job.provider, estimate, principal=self.job.principal)
             self.job.credits_estimated = estimate
             await self._manager._changed(self.job, persist=True)
 
@@ -206,8 +211,9 @@ class JobManager:
         *,
         estimate: float = 0.0,
         inputs: list[str] | None = None,
+        principal: str | None = None,
     ) -> Job:
-        """Persist a new job and start `work` for it; `inputs` label the images it works on.
+        """Persist a new job of `principal` and start `work` for it; `inputs` label the images it works on.
 
         Raises:
             BudgetExceeded: if `estimate` breaks a configured credit cap (nothing is started).
@@ -219,9 +225,10 @@ class JobManager:
             params=bounded(params),  # labels and strings are kept short: held per job, stored per job
             credits_estimated=estimate,
             inputs=bounded(list(inputs or [])),
+            principal=principal,
         )
         # The cap check and the reservation are one atomic step (across processes too).
-        await self.ledger.reserve(job.id, provider, estimate)
+        await self.ledger.reserve(job.id, provider, estimate, principal=principal)
         self._jobs[job.id] = job
         row = job.row()
         await self.db.run(lambda c: c.execute(f"INSERT INTO jobs VALUES ({_MARKS})", row))
@@ -284,18 +291,24 @@ class JobManager:
         if event is not None:
             event.set()
 
-    async def get(self, job_id: str) -> Job:
-        """The job, from memory or the database.
+    async def get(self, job_id: str, *, principal: Owner = CALLER) -> Job:
+        """The job, from memory or the database, if it is `principal`'s (default: the caller's).
 
         Raises:
-            NotFound: for an unknown id.
+            NotFound: for an unknown id, or another principal's job (the same answer).
         """
+        unknown = NotFound(f"No job with id {quoted(job_id)}. Job ids look like j_1a2b3c4d5e6f.")
         job = self._jobs.get(job_id)
         if job is not None:
+            if not visible_to(job.principal, principal):
+                raise unknown
             return job
-        row = await self.db.run(lambda c: c.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone())
+        mine, who = owned(principal)
+        row = await self.db.run(
+            lambda c: c.execute(f"SELECT * FROM jobs WHERE id=? AND {mine}", (job_id, *who)).fetchone()
+        )
         if row is None:
-            raise NotFound(f"No job with id {job_id!r}. Job ids look like j_1a2b3c4d5e6f.")
+            raise unknown
         try:
             return Job.from_row(row)
         except (ValueError, TypeError, KeyError) as exc:
@@ -309,16 +322,16 @@ class JobManager:
         with anyio.move_on_after(timeout):
             await event.wait()
 
-    async def cancel(self, job_id: str) -> Job:
+    async def cancel(self, job_id: str, *, principal: Owner = CALLER) -> Job:
         """Stop a running job; a finished job is returned unchanged.
 
         Waits up to `cancel_grace` seconds for the work to unwind; a job still unwinding then is
         returned as it is (its message says it is being cancelled) and ends on its own.
 
         Raises:
-            NotFound: for an unknown id.
+            NotFound: for an unknown id, or another principal's job.
         """
-        job = await self.get(job_id)
+        job = await self.get(job_id, principal=principal)
         scope = self._scopes.get(job_id)
         if scope is not None:
             scope.cancel()

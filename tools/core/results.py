@@ -24,6 +24,7 @@ import anyio.to_thread
 from tools.core.db import Database
 from tools.core.echo import quoted
 from tools.core.errors import NotFound
+from tools.core.principals import CALLER, Owner, owned, visible_to
 
 log = logging.getLogger("photo_mcp.results")
 
@@ -48,6 +49,7 @@ class Lineage:
     provider: str
     job_id: str | None = None
     inputs: list[str] = field(default_factory=list)
+    principal: str | None = None  # whose it is (tools/core/principals.py)
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class ResultRecord:
     inputs: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
+    principal: str | None = None
 
     @property
     def uri(self) -> str:
@@ -99,6 +102,7 @@ def _row_to_record(row: Any) -> ResultRecord:
         inputs=inputs,
         meta=meta,
         created_at=float(row["created_at"]),
+        principal=row["principal"] if "principal" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
     )
 
 
@@ -190,11 +194,12 @@ class ResultStore:
             inputs=list(lineage.inputs),
             meta=dict(meta or {}),
             created_at=time.time(),
+            principal=lineage.principal,
         )
         await anyio.to_thread.run_sync(write_atomic, path, data)
         await self.db.run(
             lambda c: c.execute(
-                "INSERT INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.id,
                     str(path),
@@ -208,18 +213,21 @@ class ResultStore:
                     json.dumps(record.inputs),
                     json.dumps(record.meta),
                     record.created_at,
+                    record.principal,
                 ),
             )
         )
         return record
 
-    async def get(self, result_id: str) -> ResultRecord:
+    async def get(self, result_id: str, *, principal: Owner = CALLER) -> ResultRecord:
         """Find a result by id.
 
         Raises:
             NotFound: if no such result exists (or its file was deleted).
         """
         row = await self.db.run(lambda c: c.execute("SELECT * FROM results WHERE id=?", (result_id,)).fetchone())
+        if row is not None and not visible_to(row["principal"], principal):  # another's: as if unknown
+            row = None
         if row is None:
             raise NotFound(
                 f"No result with id {quoted(result_id)}. Use a photo://results/<id> URI from an earlier tool result "
@@ -233,12 +241,16 @@ class ResultStore:
             raise NotFound(f"The file of result {result_id!r} was deleted from {record.path.parent}.")
         return record
 
-    async def get_many(self, ids: list[str]) -> list[ResultRecord]:
-        return [await self.get(i) for i in ids]
+    async def get_many(self, ids: list[str], *, principal: Owner = CALLER) -> list[ResultRecord]:
+        return [await self.get(i, principal=principal) for i in ids]
 
-    async def recent(self, limit: int = 50) -> list[ResultRecord]:
+    async def recent(self, limit: int = 50, *, principal: Owner = CALLER) -> list[ResultRecord]:
+        """The newest results of `principal` (default: the caller's)."""
+        mine, who = owned(principal)
         rows = await self.db.run(
-            lambda c: c.execute("SELECT * FROM results ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
+            lambda c: c.execute(
+                f"SELECT * FROM results WHERE {mine} ORDER BY created_at DESC LIMIT ?", (*who, limit)
+            ).fetchall()
         )
         return _readable(rows)
 
@@ -269,26 +281,27 @@ class ResultStore:
                     continue
                 meta = json.dumps({"reindexed": True})
                 op, size, made = m["operation"], st.st_size, st.st_mtime
-                rows.append((m["id"], str(path), mime, size, width, height, op, "unknown", None, "[]", meta, made))
+                row = (m["id"], str(path), mime, size, width, height, op, "unknown", None, "[]", meta, made, None)
+                rows.append(row)  # whose it was is not in the file: the local user's (no principal)
             return rows
 
         rows = await anyio.to_thread.run_sync(scan)
 
         def insert(c: Any) -> int:
             before = c.total_changes
-            c.executemany("INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            c.executemany("INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
             return c.total_changes - before
 
         added = await self.db.transact(insert)
         log.warning("Re-indexed %d result file(s) from %s.", added, self.directory)
         return added
 
-    async def read(self, result_id: str) -> tuple[ResultRecord, bytes]:
+    async def read(self, result_id: str, *, principal: Owner = CALLER) -> tuple[ResultRecord, bytes]:
         """The record and its file's bytes.
 
         Raises:
             NotFound: if the result is unknown or its file is gone.
         """
-        record = await self.get(result_id)
+        record = await self.get(result_id, principal=principal)
         data = await anyio.Path(record.path).read_bytes()
         return record, data

@@ -45,7 +45,22 @@ class Settings(BaseSettings):
     preview_size: int = Field(default=512, ge=32, le=4096)
     max_credits_per_call: float | None = Field(default=None, ge=0)
     max_credits_per_day: float | None = Field(default=None, ge=0)
+    # The same daily cap for each principal (an OAuth subject, the static token, the local user).
+    max_credits_per_day_per_user: float | None = Field(default=None, ge=0)
     auth_token: SecretStr | None = None
+    # OAuth 2.1 resource server (server/auth.py): on when PHOTO_MCP_OAUTH_ISSUER is set. Tokens are
+    # checked for this issuer, this audience (the server's own resource URL, RFC 8707: default
+    # PHOTO_MCP_PUBLIC_URL + "/mcp"), expiry and scopes, by signature against the issuer's JWKS
+    # (PHOTO_MCP_OAUTH_JWKS_URL, else found in its metadata) or by introspection (RFC 7662).
+    oauth_issuer: str | None = None
+    oauth_audience: str | None = None
+    oauth_required_scopes: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["photo:read"])
+    oauth_jwks_url: str | None = None
+    oauth_introspection_url: str | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret: SecretStr | None = None
+    oauth_algorithms: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["RS256", "ES256", "PS256"])
+    oauth_leeway: float = Field(default=30.0, ge=0, le=600)
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     allow_private_urls: bool = False
     # HTTP transports: caps (connections beyond the cap evict idle or slow ones first; MCP sessions
@@ -145,7 +160,9 @@ class Settings(BaseSettings):
             return [p for p in value.split(os.pathsep) if p.strip()]
         return value
 
-    @field_validator("allowed_hosts", "background_providers", mode="before")
+    @field_validator(
+        "allowed_hosts", "background_providers", "oauth_required_scopes", "oauth_algorithms", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):

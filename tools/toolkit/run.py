@@ -24,6 +24,7 @@ from mcp_types import CallToolResult
 from tools import providers
 from tools.core import images
 from tools.core.jobs import Job, JobContext, Outcome, Work
+from tools.core.principals import SPEND, MissingScope
 from tools.core.refs import ImageSource
 from tools.providers.base import ProviderImage
 from tools.providers.routing import first_that_works
@@ -53,10 +54,24 @@ class Call:
     report: Progress | None = None
     # Overrides PHOTO_MCP_WAIT_SECONDS for this call (a Tasks-extension request hands off sooner).
     wait_seconds: float | None = None
+    # Who is calling (tools/core/principals.py): None on stdio / without auth. `scopes`: the OAuth
+    # scopes of the caller's token; None means unrestricted (stdio, the static token).
+    principal: str | None = None
+    scopes: frozenset[str] | None = None
 
     async def progress(self, value: float, total: float | None, message: str | None) -> None:
         if self.report is not None:
             await self.report(value, total, message)
+
+    def may(self, scope: str) -> bool:
+        return self.scopes is None or scope in self.scopes
+
+    def require(self, scope: str, hint: str = "") -> None:
+        """Raises:
+        MissingScope: the caller's token does not grant `scope`.
+        """
+        if not self.may(scope):
+            raise MissingScope(scope, hint)
 
 
 async def run_provider(
@@ -80,6 +95,10 @@ async def run_provider(
         BudgetExceeded: the first provider's estimate breaks a cap (nothing is sent).
     """
     rt = call.runtime
+    if not call.may(SPEND):  # no spending rights: only the free providers of the order remain
+        order = [name for name in order if not providers.info(name).paid]
+        if not order:
+            raise MissingScope(SPEND, f"{operation} runs on a paid provider.")
 
     async def work(job: JobContext) -> Outcome:
         async def one(name: str) -> Outcome:
@@ -142,7 +161,9 @@ async def run_job(
     """
     rt = call.runtime
     labels = [s.label for s in inputs]
-    job = await rt.jobs.submit(operation, provider, params, work, estimate=estimate, inputs=labels)
+    job = await rt.jobs.submit(
+        operation, provider, params, work, estimate=estimate, inputs=labels, principal=call.principal
+    )
     budget = rt.settings.wait_seconds if call.wait_seconds is None else call.wait_seconds
     return await wait_and_render(call, job, budget, cancel_on_abort=True)
 
@@ -174,7 +195,7 @@ async def wait_and_render(call: Call, job: Job, budget: float, *, cancel_on_abor
         raise
     if job.done:
         await call.progress(100, 100, job.message if job.state == "succeeded" else job.state)
-    records = await rt.store.get_many(job.result_ids) if job.state == "succeeded" else []
+    records = await rt.store.get_many(job.result_ids, principal=job.principal) if job.state == "succeeded" else []
     s = rt.settings
     return await render(job, records, preview=s.preview, preview_size=s.preview_size, max_pixels=s.max_pixels)
 
