@@ -232,10 +232,11 @@ class Database:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 out = fn(self._conn)
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:  # never leave the shared connection inside a transaction
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
             return out
 
     async def transact(self, fn: Callable[[sqlite3.Connection], T]) -> T:
