@@ -95,4 +95,5 @@ def build_server(settings: Settings, *, http_transport: httpx2.AsyncBaseTranspor
     register_tools(app, CATALOGUE)
     resources.register(app)
     links.register_routes(app)  # /files/{id}: signed download links (HTTP transports)
+    app.middleware.append(consent.ConsoleOffers())  # provider console offers on 2026-07-28
     return app

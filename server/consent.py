@@ -18,19 +18,24 @@ The threshold is PHOTO_MCP_CONFIRM_ABOVE (at or above that many credits); unset,
 more than the cheapest paid operation (above 1 credit) asks.
 
 When a provider key is missing or its credits run out, a client that supports URL-mode
-elicitation is offered the provider's console (never a key through the model); any other client
-gets the setup message only.
+elicitation is offered the provider's console (never a key through the model): a standalone
+`elicitation/create` up to 2025-11-25, one input_required round on 2026-07-28 (`ConsoleOffers`,
+whose retry returns the original error without running anything again). Any other client gets
+the setup message only.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import secrets
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.resolve import (
@@ -39,7 +44,7 @@ from mcp.server.mcpserver.resolve import (
     ElicitationResult,
 )
 from mcp.server.request_state import RequestStateSecurity
-from mcp_types import CallToolResult, TextContent
+from mcp_types import CallToolResult, ElicitRequest, ElicitRequestURLParams, InputRequiredResult, TextContent
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, Field
 
@@ -50,6 +55,9 @@ from tools.toolkit.quote import Quote, QuoteFn, cheapest_paid
 from tools.toolkit.render import Credits, ToolOutput
 
 log = logging.getLogger("photo_mcp.consent")
+CONSOLE_KEY = "photo-mcp/console"  # the input request key of a console offer (2026-07-28)
+_STATE_TAG = "photo_mcp_console_result"
+_offers: ContextVar[list[tuple[str, str]] | None] = ContextVar("photo_mcp_console_offers", default=None)
 
 # Where a person gets a key or buys credits: opened by the client's browser, never by the model.
 CONSOLES = {
@@ -218,9 +226,18 @@ def console_offer(provider: str, why: str) -> tuple[str, str] | None:
 
 
 async def offer_console(ctx: Context, provider: str, why: str) -> bool:
-    """Offer the console through a standalone URL elicitation (handshake era). True if it was shown."""
+    """Offer `provider`'s console by URL-mode elicitation where the client supports it.
+
+    Handshake era: a standalone `elicitation/create` now (True if the person accepted). 2026-07-28:
+    noted for `ConsoleOffers`, which turns this call's error result into an input_required round.
+    """
     offer = console_offer(provider, why)
-    if offer is None or is_modern(ctx) or not can_elicit(ctx, "url"):
+    if offer is None or not can_elicit(ctx, "url"):
+        return False
+    if is_modern(ctx):
+        pending = _offers.get()
+        if pending is not None and CONSOLE_KEY not in (ctx.input_responses or {}):
+            pending.append(offer)
         return False
     try:
         result = await ctx.elicit_url(offer[0], offer[1], "console-" + secrets.token_hex(8))
@@ -228,6 +245,47 @@ async def offer_console(ctx: Context, provider: str, why: str) -> bool:
         log.info("The console offer for %s was not shown (%s).", provider, type(exc).__name__)
         return False
     return result.action == "accept"
+
+
+class ConsoleOffers:
+    """Server middleware (2026-07-28): a tools/call that failed for a missing key or credits, from a
+    client that declares URL-mode elicitation, answers with one input_required round offering the
+    provider's console; the retry gets the original error result back (kept in the sealed request
+    state), so nothing runs twice."""
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.method != "tools/call" or ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            return await call_next(ctx)
+        params = ctx.params or {}
+        kept = _kept_result(params.get("requestState"))
+        if kept is not None and CONSOLE_KEY in (params.get("inputResponses") or {}):
+            return kept
+        pending: list[tuple[str, str]] = []
+        token = _offers.set(pending)
+        try:
+            result = await call_next(ctx)
+        finally:
+            _offers.reset(token)
+        if not pending or isinstance(result, InputRequiredResult):
+            return result
+        message, url = pending[0]
+        wire = (
+            result.model_dump(by_alias=True, mode="json", exclude_none=True)
+            if isinstance(result, BaseModel)
+            else result
+        )
+        request = ElicitRequest(params=ElicitRequestURLParams(message=message, url=url))
+        return InputRequiredResult(input_requests={CONSOLE_KEY: request}, request_state=json.dumps({_STATE_TAG: wire}))
+
+
+def _kept_result(state: Any) -> dict[str, Any] | None:
+    if not isinstance(state, str) or _STATE_TAG not in state:
+        return None
+    try:
+        kept = json.loads(state).get(_STATE_TAG)
+    except (ValueError, AttributeError):
+        return None
+    return kept if isinstance(kept, dict) else None
 
 
 def failed_provider(result: Any) -> tuple[str, str] | None:

@@ -165,18 +165,36 @@ async def test_threshold_cheap_calls_run_without_asking_unless_configured(tmp_pa
         assert refused.structured_content["status"] == "cancelled" and len(fake.charges) == 1
 
 
-async def test_missing_key_offers_the_console_by_url_only_where_supported(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_missing_key_offers_the_console_by_url_only_where_supported(tmp_path: Path, mode: str) -> None:
     settings = aluo_settings(tmp_path, FakeAluo(), "http://127.0.0.1:9", aluo_api_key=None)
     # A client that declares URL-mode elicitation (the SDK's does, with a callback) is offered the
     # provider's console: a URL to open, never a key through the model.
     person = Person("accept")
-    async with Client(build_server(settings), mode="legacy", elicitation_callback=person) as client:
+    async with Client(build_server(settings), mode=mode, elicitation_callback=person) as client:
         result = await call(client, "generate_product_photo", GENERATE)
     assert result.is_error and "ALUO_API_KEY" in result.content[0].text
     (offer,) = person.asked
     assert offer.mode == "url" and offer.url.startswith("https://aluo.ai")
     assert "never paste a key" in offer.message and "ALUO_API_KEY" in offer.message
     # A client without elicitation gets the setup message only.
-    async with Client(build_server(settings), mode="legacy") as client:
+    async with Client(build_server(settings), mode=mode) as client:
         plain = await call(client, "generate_product_photo", GENERATE)
     assert plain.is_error and "ALUO_API_KEY" in plain.content[0].text
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_out_of_credits_offers_the_console_and_runs_nothing_twice(
+    tmp_path: Path, transport: str, mode: str
+) -> None:
+    async with aluo(credits=10) as (fake, base):
+        person = Person("accept")
+        async with connect(transport, mode, tmp_path, fake, base, person) as client:
+            result = await call(client, "generate_product_photo", {"prompt": "A red mug"})
+    assert result.is_error and "credit" in result.content[0].text.lower()
+    consent, offer = person.asked
+    assert "40 credits" in consent.message
+    assert offer.mode == "url" and offer.url == "https://aluo.ai" and "out of credits" in offer.message
+    submits = [r for r in fake.requests if r.method == "POST"]
+    assert len(submits) == 1 and fake.charges == []  # refused once at submit; never re-sent
