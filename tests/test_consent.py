@@ -5,6 +5,7 @@ nothing sent at all, a client that cannot ask -> today's behaviour (caps only)."
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,13 +15,14 @@ import anyio
 import pytest
 from mcp import Client
 from mcp.client.context import ClientRequestContext
-from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult, ErrorData
+from mcp.shared.exceptions import MCPError
+from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult, ErrorData, InputRequiredResult
 
 from server.app import build_server
 from tests.fakes.aluo import FakeAluo
 from tests.fakes.images import image_bytes
 from tests.fakes.loopback import serve
-from tests.support import serve_http, stdio_params
+from tests.support import http_process, serve_http, stdio_params
 from tests.test_aluo_tools import aluo_settings
 
 GENERATE = {"prompt": "A red mug on a table", "variants": 2}
@@ -198,3 +200,50 @@ async def test_out_of_credits_offers_the_console_and_runs_nothing_twice(
     assert offer.mode == "url" and offer.url == "https://aluo.ai" and "out of credits" in offer.message
     submits = [r for r in fake.requests if r.method == "POST"]
     assert len(submits) == 1 and fake.charges == []  # refused once at submit; never re-sent
+
+
+async def test_shared_request_state_keys_let_another_process_finish_the_round(tmp_path: Path) -> None:
+    """2026-07-28: the question is asked by one process and answered to another (a load balancer
+    without stickiness). With the same PHOTO_MCP_REQUEST_STATE_KEYS the second one honours the
+    sealed state; a process with its own key does not run the call."""
+    keys = "k1-" + "a" * 40 + ",k0-" + "b" * 40
+    for name in "abc":
+        (tmp_path / name).mkdir()
+    async with aluo() as (fake, base):
+        env = {"ALUO_API_KEY": fake.api_key, "ALUO_BASE_URL": FakeAluo.api_base(base)}
+        async with (
+            http_process(tmp_path / "a", "http", PHOTO_MCP_REQUEST_STATE_KEYS=keys, **env) as (one, _),
+            http_process(tmp_path / "b", "http", PHOTO_MCP_REQUEST_STATE_KEYS=keys, **env) as (two, _),
+            http_process(tmp_path / "c", "http", **env) as (own_key, _),
+        ):
+            with anyio.fail_after(60):
+                async with Client(one + "/mcp", mode="2026-07-28", elicitation_callback=Person()) as first:
+                    asked = await first.session.call_tool("generate_product_photo", GENERATE, allow_input_required=True)
+                assert isinstance(asked, InputRequiredResult) and asked.request_state
+                ((key, question),) = asked.input_requests.items()
+                assert "80 credits" in question.params.message
+                answer = {key: ElicitResult(action="accept", content={"confirm": True})}
+                assert fake.requests == []
+
+                async with Client(own_key + "/mcp", mode="2026-07-28", elicitation_callback=Person()) as stranger:
+                    with contextlib.suppress(MCPError):
+                        await stranger.session.call_tool(
+                            "generate_product_photo",
+                            GENERATE,
+                            input_responses=answer,
+                            request_state=asked.request_state,
+                            allow_input_required=True,
+                        )
+                assert fake.requests == []  # a state it cannot unseal never runs the call
+
+                async with Client(two + "/mcp", mode="2026-07-28", elicitation_callback=Person()) as second:
+                    done = await second.session.call_tool(
+                        "generate_product_photo",
+                        GENERATE,
+                        input_responses=answer,
+                        request_state=asked.request_state,
+                        allow_input_required=True,
+                    )
+    assert isinstance(done, CallToolResult) and not done.is_error, done
+    assert done.structured_content["status"] == "succeeded"
+    assert [(c.amount, c.what) for c in fake.charges] == [(80, "generate")]
