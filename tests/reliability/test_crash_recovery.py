@@ -80,7 +80,10 @@ class Provider:
         if self.name == "aluo":
             return FakeAluo(polls_until_done=10**9)
         if self.name == "youcam":
-            return FakeYouCam(polling_interval_ms=50, polls_until_done=10**9)
+            # YouCam drops a task not polled for 10 s; a restart on a busy machine can take longer
+            # than that, so here the fake keeps tasks for 60 s: this test is about resuming, the
+            # loss is the next one's.
+            return FakeYouCam(polling_interval_ms=50, polls_until_done=10**9, loss_window_s=60.0)
         return FakeRemovedo(polls_until_done=10**9)
 
     def env(self, fake: Fake, base: str) -> dict[str, str]:
