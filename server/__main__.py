@@ -125,16 +125,17 @@ def _serve_stdio(server: Any) -> int:
 
     Started by hand in a terminal, it says on stderr (never stdout: that is the wire) what it is.
     """
-    if sys.stdin.isatty():
-        print(STDIO_BANNER, file=sys.stderr, flush=True)
+    banner = sys.stdin.isatty()
     if sys.platform == "win32":  # no SIGINT receiver there; Ctrl-C raises KeyboardInterrupt (main → 130)
+        if banner:
+            print(STDIO_BANNER, file=sys.stderr, flush=True)
         anyio.run(server.run_stdio_async)
     else:
-        anyio.run(_stdio_until_interrupted, server)
+        anyio.run(_stdio_until_interrupted, server, banner)
     return 0
 
 
-async def _stdio_until_interrupted(server: Any) -> None:
+async def _stdio_until_interrupted(server: Any, banner: bool) -> None:
     """Run the stdio server; on SIGINT close it and leave the process with exit code 130.
 
     Leaving by `os._exit`: the transport reads stdin in a worker thread that a terminal keeps
@@ -144,8 +145,11 @@ async def _stdio_until_interrupted(server: Any) -> None:
 
     async with anyio.create_task_group() as tg:
 
-        async def stop_on_sigint() -> None:
+        async def stop_on_sigint(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
             with anyio.open_signal_receiver(signal.SIGINT) as signals:
+                if banner:  # only now: a Ctrl-C after the line is always handled here
+                    print(STDIO_BANNER, file=sys.stderr, flush=True)
+                task_status.started()
                 async for _ in signals:
                     break
             tg.cancel_scope.cancel()  # sessions end, the lifespan closes the runtime
@@ -156,7 +160,7 @@ async def _stdio_until_interrupted(server: Any) -> None:
             sys.stderr.flush()
             os._exit(130)
 
-        tg.start_soon(stop_on_sigint)
+        await tg.start(stop_on_sigint)  # serve only once Ctrl-C is handled
         await server.run_stdio_async()
         tg.cancel_scope.cancel()
 
