@@ -214,10 +214,15 @@ def console_offer(provider: str, why: str) -> tuple[str, str] | None:
     if url is None:
         return None
     title = providers.info(provider).title
+    setting = " and ".join(providers.info(provider).env)
     if why == "credits":
         text = f"{title} is out of credits. Open its console to add credits, then ask again."
+    elif why == "rejected":
+        text = (
+            f"{title} rejected the configured API key. Open its console to check or create a key, then update "
+            f"{setting} in the server's environment (never paste a key into the chat)."
+        )
     else:
-        setting = " and ".join(providers.info(provider).env)
         text = (
             f"{title} is not set up on this server. Open its console to get an API key, then set {setting} in "
             "the server's environment (never paste a key into the chat)."
@@ -297,7 +302,7 @@ def failed_provider(result: Any) -> tuple[str, str] | None:
     if kind == "OutOfCredits":
         return sc.get("provider", ""), "credits"
     if kind == "AuthFailed":
-        return sc.get("provider", ""), "key"
+        return sc.get("provider", ""), "rejected"
     return None
 
 

@@ -247,3 +247,16 @@ async def test_shared_request_state_keys_let_another_process_finish_the_round(tm
     assert isinstance(done, CallToolResult) and not done.is_error, done
     assert done.structured_content["status"] == "succeeded"
     assert [(c.amount, c.what) for c in fake.charges] == [(80, "generate")]
+
+
+async def test_a_rejected_key_offers_the_console_to_check_it(tmp_path: Path) -> None:
+    async with aluo() as (fake, base):
+        settings = aluo_settings(tmp_path, fake, base, aluo_api_key="sk-not-the-right-key-000000")
+        person = Person("accept")
+        async with Client(build_server(settings), mode="2026-07-28", elicitation_callback=person) as client:
+            result = await call(client, "generate_product_photo", {"prompt": "A red mug"})
+    assert result.is_error
+    _consent, offer = person.asked
+    assert offer.mode == "url" and "rejected the configured API key" in offer.message
+    assert "sk-not-the-right-key" not in offer.message + result.content[0].text  # no key in any output
+    assert fake.charges == []
