@@ -328,7 +328,9 @@ class Issuer:
 
         @app.get("/authorize")
         def authorize() -> Any:
-            return server.create_authorization_response(grant_user=User(issuer.login_as))
+            user = User(issuer.login_as)  # signed in, and approves at once
+            grant = server.get_consent_grant(end_user=user)
+            return server.create_authorization_response(grant=grant, grant_user=user)
 
         @app.post("/token")
         def token() -> Any:
