@@ -1,14 +1,22 @@
-"""Safe URL fetching: private targets, redirects, byte caps."""
+"""Safe URL fetching: private targets, redirects, byte caps, and the checked address being the one connected to."""
 
 from __future__ import annotations
 
+import datetime
 import socket
+import ssl
+from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx2
 import pytest
 from anyio.abc import SocketAttribute, SocketStream
+from anyio.streams.tls import TLSListener
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from starlette.applications import Starlette
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -135,3 +143,78 @@ async def test_a_resolver_that_changes_its_answer_never_reaches_the_internal_add
             tg.cancel_scope.cancel()
     assert internal_seen == []
     assert (public_seen == ["/a.png"]) == (switch_after >= 3)  # 3 lookups: check, check per hop, connect
+
+
+# --------------------------------------------- connecting to an address keeps TLS on the name
+def _certificate(name: str) -> tuple[bytes, bytes]:
+    """A self-signed certificate for `name` and its key, PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+async def test_https_to_the_checked_address_still_verifies_the_urls_host_name(tmp_path: Path) -> None:
+    """The guard connects to the resolved IP; SNI, certificate check and Host stay the URL's name."""
+    cert, key = _certificate("photos.test")
+    (tmp_path / "cert.pem").write_bytes(cert)
+    (tmp_path / "key.pem").write_bytes(key)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    sni: list[str | None] = []
+    server_ctx.sni_callback = lambda _sock, name, _ctx: sni.append(name)
+    client_ctx = ssl.create_default_context(cadata=cert.decode())
+    hosts: list[str] = []
+
+    tcp = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = tcp.extra(SocketAttribute.local_port)
+
+    async def handle(stream: Any) -> None:
+        async with stream:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += await stream.receive()
+            hosts.extend(line.split(b":", 1)[1].strip().decode() for line in data.split(b"\r\n")
+                         if line.lower().startswith(b"host:"))  # fmt: skip
+            head = f"HTTP/1.1 200 OK\r\ncontent-length: {len(PNG)}\r\nconnection: close\r\n\r\n"
+            await stream.send(head.encode() + PNG)
+
+    async def resolve(host: str, port: int) -> list[str]:
+        if host in ("photos.test", "other.test"):
+            return ["127.0.0.1"]
+        raise OSError("unknown")
+
+    def fetcher() -> SafeFetcher:
+        return SafeFetcher(
+            allow_private=False, max_bytes=1 << 20, timeout=10, is_public=lambda a: a == "127.0.0.1",
+            resolve=resolve, verify=client_ctx,
+        )  # fmt: skip
+
+    async with TLSListener(tcp, server_ctx, standard_compatible=False) as listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, handle)
+        with anyio.fail_after(20):
+            good = fetcher()
+            data, _ = await good.fetch(f"https://photos.test:{port}/a.png")
+            await good.aclose()
+            wrong = fetcher()  # same address, a name the certificate does not cover: refused
+            with pytest.raises(InvalidInput, match="Could not download"):
+                await wrong.fetch(f"https://other.test:{port}/a.png")
+            await wrong.aclose()
+        tg.cancel_scope.cancel()
+    assert data == PNG
+    assert sni[:2] == ["photos.test", "other.test"] and hosts == [f"photos.test:{port}"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -151,6 +152,7 @@ class SafeFetcher:
         connect_timeout: float = 10.0,
         is_public: Callable[[str], bool] = _is_public,
         resolve: Resolver = system_resolve,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         if client is not None and not isinstance(client, httpx2.AsyncClient):
             raise TypeError("SafeFetcher takes an httpx2.AsyncClient or None (it then makes a guarded one)")
@@ -165,10 +167,12 @@ class SafeFetcher:
         # make one loopback server play "the internet", or a resolver that changes its answer.
         self.is_public = is_public
         self.resolve = resolve
+        self.verify = verify  # TLS verification of the URL's host name (a context: tests' own CA)
 
     def guarded_transport(self) -> httpx2.AsyncHTTPTransport:
         """An httpx2 transport whose every new connection goes through `GuardedBackend`."""
-        transport = httpx2.AsyncHTTPTransport(trust_env=False)  # a proxy would resolve names itself
+        # No proxy from the environment: a proxy would resolve names itself.
+        transport = httpx2.AsyncHTTPTransport(verify=self.verify, trust_env=False)
         pool = transport._pool  # httpx2 builds the pool; only its network backend is ours
         if not hasattr(pool, "_network_backend"):  # pragma: no cover - guards an httpx2 upgrade
             raise RuntimeError("httpx2's connection pool changed: the SSRF guard cannot be installed")
