@@ -32,7 +32,7 @@ from urllib.parse import urljoin
 import anyio
 import httpx2
 
-from tools.core.errors import PhotoError, ProviderError, ProviderUnavailable, RateLimited
+from tools.core.errors import NotConfigured, PhotoError, ProviderError, ProviderUnavailable, RateLimited
 
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 MAX_RESULT_BYTES = 64 * 2**20
@@ -300,3 +300,15 @@ class Scrubber:
 def strip_key(value: str | None) -> str:
     """A key as configured, without the whitespace and newlines that copying adds."""
     return (value or "").strip().strip(_INVISIBLE).strip()
+
+
+def required_key(secret: Any, missing: str) -> str:
+    """The stripped value of a `SecretStr` setting.
+
+    Raises:
+        NotConfigured: it is unset or blank (`missing` is the setup message).
+    """
+    key = strip_key(secret.get_secret_value() if secret is not None else "")
+    if not key:
+        raise NotConfigured(missing)
+    return key

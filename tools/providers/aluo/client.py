@@ -23,7 +23,7 @@ from typing import Any
 import httpx2
 
 from tools.core import images
-from tools.core.errors import InvalidInput, JobFailed, NotConfigured
+from tools.core.errors import InvalidInput, JobFailed
 from tools.core.refs import ImageSource
 from tools.core.settings import Settings
 from tools.providers.aluo.spec import (
@@ -38,7 +38,7 @@ from tools.providers.aluo.spec import (
 from tools.providers.aluo.tasks import TASK_PATH, AluoTasks
 from tools.providers.aluo.wire import PROVIDER, Envelope, result_url
 from tools.providers.base import Balance, JobHooks, ProviderImage
-from tools.providers.http import RetryPolicy, default_timeout, download_all, strip_key
+from tools.providers.http import RetryPolicy, default_timeout, download_all, required_key
 
 
 class AluoClient(AluoTasks):
@@ -70,12 +70,11 @@ class AluoClient(AluoTasks):
         Raises:
             NotConfigured: ALUO_API_KEY is not set.
         """
-        key = strip_key(settings.aluo_api_key.get_secret_value() if settings.aluo_api_key else "")
-        if not key:
-            raise NotConfigured(
-                "Aluo is not configured: set ALUO_API_KEY to an Aluo API key (it starts with sk-; create one in "
-                "your aluo.ai account) and restart the server."
-            )
+        key = required_key(
+            settings.aluo_api_key,
+            "Aluo is not configured: set ALUO_API_KEY to an Aluo API key (it starts with sk-; create one in "
+            "your aluo.ai account) and restart the server.",
+        )
         http = httpx2.AsyncClient(
             base_url=settings.aluo_base_url.rstrip("/") + "/",
             timeout=default_timeout(settings.provider_timeout),

@@ -27,13 +27,21 @@ from typing import Any
 import anyio
 import httpx2
 
-from tools.core.errors import JobFailed, NotConfigured, ProviderError, ProviderUnavailable
+from tools.core.errors import JobFailed, ProviderError, ProviderUnavailable
 from tools.core.images import fit, in_worker
 from tools.core.refs import ImageSource
 from tools.core.settings import Settings
 from tools.core.webhooks import WebhookHub, WebhookSlot
 from tools.providers.base import Balance, JobHooks, ProviderImage
-from tools.providers.http import RetryPolicy, Scrubber, default_timeout, download_all, may_have_charged, send, strip_key
+from tools.providers.http import (
+    RetryPolicy,
+    Scrubber,
+    default_timeout,
+    download_all,
+    may_have_charged,
+    required_key,
+    send,
+)
 from tools.providers.polling import Poll, PollState, poll_until_done
 from tools.providers.removedo.spec import (
     BAD_POLL_BUDGET,
@@ -94,12 +102,11 @@ class RemovedoClient:
         """Raises:
         NotConfigured: if REMOVEDO_API_KEY is not set.
         """
-        key = strip_key(settings.removedo_api_key.get_secret_value() if settings.removedo_api_key else "")
-        if not key:
-            raise NotConfigured(
-                "Removedo is not configured: set REMOVEDO_API_KEY (an API key from removedo.com, "
-                "e.g. sk_live_...) in the server's environment."
-            )
+        key = required_key(
+            settings.removedo_api_key,
+            "Removedo is not configured: set REMOVEDO_API_KEY (an API key from removedo.com, "
+            "e.g. sk_live_...) in the server's environment.",
+        )
         http = httpx2.AsyncClient(
             base_url=settings.removedo_base_url.rstrip("/"),
             timeout=default_timeout(settings.provider_timeout),

@@ -8,7 +8,7 @@ confidence live in this one table; `YOUCAM_SLUGS` overrides any of them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from tools.core.images import FitLimits
 
@@ -52,7 +52,9 @@ FEATURES: dict[str, Feature] = {
 }
 # operation (feature name) -> (units, basis). The seeds give no per-task price: YouCam reports
 # nothing per task either (only the balance), so every price here is our estimate.
-PRICES: dict[str, tuple[float, str]] = {name: (f.cost, "estimated") for name, f in FEATURES.items()}
+PRICES: dict[str, tuple[float, Literal["documented", "estimated"]]] = {
+    name: (f.cost, "estimated") for name, f in FEATURES.items()
+}
 PRICE_SOURCE = "estimated: seed 003 documents units and a balance endpoint, but no per-task price"
 CATALOG_FEATURES = ("hairstyle", "wig", "hair_extension", "bangs", "hair_volume", "image_generator")
 CONTENT_TYPES = {"image/jpeg": "image/jpg", "image/png": "image/png"}
