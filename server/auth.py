@@ -36,6 +36,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.config import ConfigError
 from server.oauth import IntrospectionVerifier, JWTVerifier, PhotoTokenVerifier, StaticAccessToken, refusal
 from server.security import PUBLIC_PATHS, PUBLIC_PREFIXES, configured_token
 from tools.core.principals import ALL_SCOPES, READ, STATIC_PRINCIPAL, MissingScope, acting_for
@@ -44,7 +45,7 @@ from tools.core.settings import Settings
 ROOT_METADATA_PATH = "/.well-known/oauth-protected-resource"
 
 
-class OAuthConfigError(ValueError):
+class OAuthConfigError(ConfigError):
     """The OAuth settings are incomplete; the message names the variable to set."""
 
 

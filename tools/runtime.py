@@ -156,6 +156,7 @@ async def open_runtime(
         allowed_dirs=settings.effective_allowed_dirs,
         base_dir=settings.results_dir.resolve(),
         remote=settings.is_remote,
+        dirs_per_user=settings.allowed_dirs_per_user,
     )
     runtime = Runtime(
         settings,

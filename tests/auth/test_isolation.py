@@ -27,6 +27,7 @@ from mcp_types import ResourceTemplateReference
 from tests.auth.conftest import data_uri, photo_mcp, session, text_of, token_for
 from tests.auth.issuer import Issuer
 from tests.fakes.aluo import FakeAluo
+from tests.fakes.images import image_bytes
 from tests.fakes.loopback import serve
 
 IMAGE_PARAMS = ("image", "images", "background", "reference", "mask")
@@ -194,3 +195,30 @@ def test_minimal_args_fill_required_fields() -> None:
     assert minimal_args(schema, "photo://results/x") == {"image": "photo://results/x", "n": 2, "k": "a"}
     assert minimal_args({"properties": {"box": {"type": "array"}}, "required": ["box"]}, "r") == {"box": [0, 0, 8, 8]}
     assert re.fullmatch(r"[0-9a-f]{12}", secrets.token_hex(6))
+
+
+async def test_local_paths_per_person_and_never_the_shared_output_dir(tmp_path: Path, issuer: Issuer) -> None:
+    shared, ann_dir = tmp_path / "work", tmp_path / "ann"
+    shared.mkdir()
+    ann_dir.mkdir()
+    (shared / "team.png").write_bytes(image_bytes(40, 30, "png"))
+    (ann_dir / "mine.png").write_bytes(image_bytes(40, 30, "png"))
+    per_user = {"ann": [str(ann_dir)]}  # by subject (issuer#subject works too)
+    with anyio.fail_after(60):
+        async with photo_mcp(tmp_path, issuer, allowed_dirs=[shared], allowed_dirs_per_user=per_user) as served:
+
+            async def resize(who: str, path: Path | str) -> str:
+                async with session(served.mcp, token_for(issuer, served, who)) as mcp:
+                    result = await mcp.call_tool("resize_image", {"image": str(path), "width": 16})
+                    return "ok" if not result.is_error else text_of(result)
+
+            assert await resize("ann", ann_dir / "mine.png") == "ok"
+            assert "outside the directories" in await resize("bob", ann_dir / "mine.png")
+            assert await resize("bob", shared / "team.png") == "ok"  # no folders of his own: the shared ones
+            assert "outside the directories" in await resize("ann", shared / "team.png")
+            async with session(served.mcp, token_for(issuer, served, "ann")) as ann:
+                made = await ann.call_tool("resize_image", {"image": str(ann_dir / "mine.png"), "width": 8})
+                result_path = made.structured_content["images"][0]["path"]
+            # The output dir holds everyone's results: by path it is nobody's, not even the owner's.
+            for who in ("bob", "ann"):
+                assert "outside the directories" in await resize(who, result_path)

@@ -23,7 +23,7 @@ from PIL import Image
 
 from tests.fakes.images import image_bytes
 from tests.support import stdio_params
-from tools.core import images
+from tools.core import decoders, images
 from tools.core.errors import InvalidInput
 
 MAX = 100_000_000
@@ -76,7 +76,7 @@ def test_formats_outside_the_allow_list_are_refused_naming_the_accepted_ones(fmt
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "GIF", "TIFF", "BMP", "AVIF"])
 def test_the_allow_listed_formats_decode(fmt: str) -> None:
-    if fmt not in images.accepted_formats():
+    if fmt not in decoders.accepted_formats():
         pytest.skip(f"this Pillow has no {fmt} decoder")
     img = images.decode(_saved(fmt), MAX)
     assert img.size == (32, 32)
@@ -113,17 +113,17 @@ async def test_an_eps_inside_a_png_data_uri_never_reaches_ghostscript(tmp_path: 
 
 # --------------------------------------------------------------------------- scan-count bombs
 def test_scans_are_counted_without_decoding() -> None:
-    assert images.count_jpeg_scans(image_bytes(64, 64, "jpeg")) == 1
+    assert decoders.count_jpeg_scans(image_bytes(64, 64, "jpeg")) == 1
     buf = io.BytesIO()
     Image.new("RGB", (64, 64), "teal").save(buf, "JPEG", progressive=True)
-    assert images.count_jpeg_scans(buf.getvalue()) == 10  # libjpeg's standard progression
-    assert images.count_jpeg_scans(scan_bomb(64, 500)) == 510
+    assert decoders.count_jpeg_scans(buf.getvalue()) == 10  # libjpeg's standard progression
+    assert decoders.count_jpeg_scans(scan_bomb(64, 500)) == 510
     # An EXIF thumbnail (a whole JPEG with its own scans, inside APP1) is not counted.
     exif = Image.Exif()
     exif[0x0112] = 1
     thumb_host = io.BytesIO()
     Image.new("RGB", (64, 64), "navy").save(thumb_host, "JPEG", exif=exif.tobytes() + image_bytes(16, 16, "jpeg"))
-    assert images.count_jpeg_scans(thumb_host.getvalue()) == 1
+    assert decoders.count_jpeg_scans(thumb_host.getvalue()) == 1
 
 
 def test_a_scan_bomb_is_refused_before_decoding_and_a_normal_progressive_jpeg_is_not() -> None:

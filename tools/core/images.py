@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import io
 import os
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from tools.core.decoders import accepted_formats, accepted_names, check_jpeg_scans, refused_format
 from tools.core.echo import shorten
 from tools.core.errors import InvalidInput
 
@@ -33,27 +33,10 @@ FORMAT_MIME = {
     "HEIF": "image/heic",
     "AVIF": "image/avif",
 }
-# Input decoders (Pillow format ids), sniffed from the bytes: everything else is refused.
-# (JPEG's decoder also yields MPO, the multi-picture JPEG of phones.)
-INPUT_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "TIFF", "BMP", "HEIF", "AVIF")
-_OTHER_MAGIC = (
-    (b"%!PS", "PostScript/EPS"),
-    (b"\xc5\xd0\xd3\xc6", "EPS"),
-    (b"%PDF", "PDF"),
-    (b"8BPS", "Photoshop (PSD)"),
-    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
-    (b"\xff\x4f\xff\x51", "JPEG 2000"),
-)
-# Progressive JPEG: every scan is a pass over the whole coefficient buffer, so a small file with
-# thousands of tiny scans costs minutes of CPU. Encoders use about 10 scans (libjpeg's script)
-# and at most a few dozen; scans × pixels bounds the decode work.
-MAX_JPEG_SCANS = 100
-MAX_JPEG_SCAN_PIXELS = 3_000_000_000
 SAVE_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 MIME_OF = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif")
 _heif_registered = False
-_JPEG_MARKER = re.compile(rb"\xff+([^\x00\xff])")  # in entropy-coded data: a marker (FF 00 is a stuffed FF)
 if TYPE_CHECKING:
     from PIL import Image
 _PARALLEL_PIXELS = 4_000_000  # below this, threads cost more than they save
@@ -127,45 +110,22 @@ def _register_heif_if_needed(data: bytes) -> None:
         _heif_registered = True
 
 
-def accepted_formats() -> tuple[str, ...]:
-    """The Pillow decoders an input may use: the allow-list, as far as this Pillow has them
-    (AVIF where it was built with libavif; HEIF once pillow-heif is registered)."""
-    image = pil()
-    image.init()
-    return tuple(f for f in INPUT_FORMATS if f in image.OPEN)
-
-
-def _accepted_names() -> str:
-    image = pil()
-    image.init()
-    names = ["PNG", "JPEG", "WebP", "GIF", "TIFF", "BMP", "HEIC/HEIF"]
-    return ", ".join(names + (["AVIF"] if "AVIF" in image.OPEN else []))
-
-
-def _sniff_other(data: bytes) -> str | None:
-    """Name a well-known format we refuse, for a clearer message (nothing is decoded)."""
-    for magic, name in _OTHER_MAGIC:
-        if data.startswith(magic):
-            return name
-    return None
-
-
 def _open(data: bytes, max_pixels: int) -> Image.Image:
     if not data:
         raise InvalidInput("The image is empty (0 bytes).")
     head = data[:256].lstrip().lower()
     if head.startswith((b"<svg", b"<?xml", b"<!doctype svg")):
         raise InvalidInput("SVG is a vector format; convert it to PNG or JPEG first.")
-    other = _sniff_other(data)
+    other = refused_format(data)
     if other is not None:
-        raise InvalidInput(f"This is not an image in an accepted format ({other} is refused): use {_accepted_names()}.")
+        raise InvalidInput(f"This is not an image in an accepted format ({other} is refused): use {accepted_names()}.")
     _register_heif_if_needed(data)
     try:
         # Only the allow-listed decoders ever see the bytes, whatever the extension or data: MIME
         # type claims: no EPS (Ghostscript), no PSD, no exotic plugin, no external program.
         img = pil().open(io.BytesIO(data), formats=accepted_formats())
     except pil().UnidentifiedImageError:
-        raise InvalidInput(f"This is not an image in an accepted format ({_accepted_names()}).") from None
+        raise InvalidInput(f"This is not an image in an accepted format ({accepted_names()}).") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidInput(f"The image header is corrupt ({shorten(exc, 100)}).") from None
     w, h = img.size
@@ -179,59 +139,6 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     if img.format in ("JPEG", "MPO"):
         check_jpeg_scans(data, w * h)
     return img
-
-
-def count_jpeg_scans(data: bytes) -> int:
-    """The number of scans (SOS markers) of the first image in a JPEG stream, without decoding.
-
-    Walks the marker segments (skipping their payloads by length, so an EXIF thumbnail or a
-    comment is not counted) and the entropy-coded data between scans (where 0xFF is always
-    stuffed, so any other 0xFF xx is a marker), up to the first EOI.
-    """
-    scans = 0
-    pos = 2  # after SOI
-    size = len(data)
-    in_scan = False
-    while pos < size:
-        if in_scan:
-            match = _JPEG_MARKER.search(data, pos)
-            if match is None:
-                break
-            pos = match.start(1)
-        elif data[pos] != 0xFF:
-            break  # garbage between segments: the decoder will complain, nothing more to count
-        while pos < size and data[pos] == 0xFF:  # fill bytes
-            pos += 1
-        if pos >= size:
-            break
-        marker = data[pos]
-        pos += 1
-        if marker == 0xD9:  # EOI
-            break
-        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # RSTn, TEM: no length
-            continue
-        if pos + 2 > size:
-            break
-        length = int.from_bytes(data[pos : pos + 2], "big")
-        if marker == 0xDA:
-            scans += 1
-            in_scan = True
-        pos += length
-    return scans
-
-
-def check_jpeg_scans(data: bytes, pixels: int) -> None:
-    """Refuse a JPEG whose scan count makes decoding absurdly expensive.
-
-    Raises:
-        InvalidInput: too many scans, or too many scans for its size.
-    """
-    scans = count_jpeg_scans(data)
-    if scans > MAX_JPEG_SCANS or scans * pixels > MAX_JPEG_SCAN_PIXELS:
-        raise InvalidInput(
-            f"This progressive JPEG has {scans} scans; decoding it would take minutes of CPU "
-            f"(the limit is {MAX_JPEG_SCANS}, fewer for large images). Re-save it as a normal JPEG or PNG."
-        )
 
 
 def _orientation(img: Image.Image) -> int:

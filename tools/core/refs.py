@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import errno
 import os
 import re
@@ -24,6 +25,7 @@ import anyio
 from tools.core.echo import quoted, shorten
 from tools.core.errors import InvalidInput, NotFound
 from tools.core.fetch import SafeFetcher
+from tools.core.principals import CALLER, STATIC_PRINCIPAL, owner_of
 from tools.core.results import RESULT_URI_PREFIX, ResultRecord, ResultStore
 
 MAX_DATA_URI_BYTES = 15 * 1024 * 1024
@@ -79,12 +81,30 @@ class ImageResolver:
         allowed_dirs: list[Path],
         base_dir: Path,
         remote: bool,
+        dirs_per_user: dict[str, list[Path]] | None = None,
     ) -> None:
         self.store = store
         self.fetcher = fetcher
         self.allowed_dirs = allowed_dirs
         self.base_dir = base_dir
         self.remote = remote
+        # PHOTO_MCP_ALLOWED_DIRS_PER_USER: a person's own folders, by principal or by subject.
+        self.dirs_per_user = {k: [Path(d).expanduser().resolve() for d in v] for k, v in (dirs_per_user or {}).items()}
+
+    def sandbox_for(self, who: object) -> ImageResolver:
+        """The resolver whose allowed dirs apply to `who` (tools/core/principals.py).
+
+        The local user and the static token keep the configured dirs. An OAuth person over HTTP
+        gets their own PHOTO_MCP_ALLOWED_DIRS_PER_USER folders, else the shared
+        PHOTO_MCP_ALLOWED_DIRS, and never the output dir by path: it holds everyone's results, and
+        theirs are reached as photo://results/<id>, which only they can see.
+        """
+        if not self.remote or not isinstance(who, str) or who == STATIC_PRINCIPAL:
+            return self
+        own = self.dirs_per_user.get(who, self.dirs_per_user.get(who.rpartition("#")[2]))
+        sandbox = copy.copy(self)
+        sandbox.allowed_dirs = own if own is not None else [d for d in self.allowed_dirs if d != self.base_dir]
+        return sandbox
 
     async def resolve(self, ref: str) -> ImageSource:
         """Validate `ref` and load its bytes (except for URLs).
@@ -124,7 +144,8 @@ class ImageResolver:
             )
         else:
             path_text = ref
-        path, data = await anyio.to_thread.run_sync(self._open_checked, path_text)
+        sandbox = self.sandbox_for(owner_of(CALLER))  # the caller's own folders over HTTP
+        path, data = await anyio.to_thread.run_sync(sandbox._open_checked, path_text)
         return ImageSource(ref, "path", self.fetcher, path=path, data=data)
 
     def _open_checked(self, text: str) -> tuple[Path, bytes]:

@@ -263,7 +263,7 @@ class ResultStore:
         """
         from PIL import Image, UnidentifiedImageError  # only on this rare path
 
-        from tools.core.images import accepted_formats  # the same decoder allow-list as for inputs
+        from tools.core.decoders import accepted_formats  # the same decoder allow-list as for inputs
 
         def scan() -> list[tuple[Any, ...]]:
             rows = []

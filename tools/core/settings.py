@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     output_dir: Path | None = None
     allowed_dirs: Annotated[list[Path] | None, NoDecode] = None
+    # Over HTTP with OAuth, each person's own folders (JSON: {"<subject or issuer#subject>": ["/srv/photos/ann"]}).
+    allowed_dirs_per_user: dict[str, list[Path]] = Field(default_factory=dict)
     wait_seconds: float = Field(default=45.0, gt=0, le=3600)
     preview: PreviewMode = "preview"
     preview_size: int = Field(default=512, ge=32, le=4096)
