@@ -445,3 +445,17 @@ async def test_catalogs_are_read_in_both_plausible_shapes(tmp_path: Path, shape:
         styles = await client.all_styles("hairstyle", groups[0].id)
     assert [g.id for g in groups] == [g[0] for g in HAIR] and groups[0].title
     assert [s.id for s in styles] == [s[0] for s in HAIR[0][2]] and styles[0].thumbnail
+
+
+async def test_request_ids_continue_above_the_old_per_file_counters(tmp_path: Path) -> None:
+    from tools.providers.youcam.wire import RequestIds
+
+    path = tmp_path / "youcam-request-ids.json"
+    path.write_text('{"0123456789abcdef0123456789abcdef": [41, 1700000000.0], "fedcba": [3, 1700000000.0]}')
+    ids = RequestIds(path, "http://fake\0client")
+    assert [await ids.next() for _ in range(3)] == [42, 43, 44]
+    again = RequestIds(path, "http://fake\0client")  # a restart: the counter is on disk
+    other = RequestIds(path, "http://fake\0another-account")
+    assert await again.next() == 45
+    # A new account starts above every id in the file: old per-file entries cannot be told apart.
+    assert await other.next() == 47 and await other.next() == 48 and await again.next() == 46

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -41,6 +42,7 @@ TOKEN_TTL_S = 7200.0
 REFRESH_EARLY_S = 300.0
 _TAG = "photo_mcp.youcam"  # request extension: (kind, ticket) for the limiter
 _GRANTED = "photo_mcp.youcam.granted"
+log = logging.getLogger(__name__)
 
 
 class TaskLost(JobFailed):
@@ -119,6 +121,7 @@ class RequestIds:
                 return await anyio.to_thread.run_sync(self._take)
             except OSError:
                 # best effort: the in-memory counter still prevents repeats in this process
+                log.error("YouCam request ids could not be persisted in %s", self._path, exc_info=True)
                 value, self._memory = self._memory, self._memory + 1
                 return value
 
