@@ -10,7 +10,7 @@ process, and asks `get_job` about the old id. What must hold:
 - a job the provider lost during the downtime ends in a clear terminal state that says truthfully
   whether credits were charged;
 - a result whose download or write was cut by the kill never shows up half-written under its
-  final name, and stale `.tmp-*` files are swept at the next start.
+  final name, and stale `.photo-mcp-tmp-*` files are swept at the next start.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ tool once through the in-memory MCP client, and checks what a user and the provi
   ("nothing was charged" only when the fake charged nothing);
 - the fake's ledger: at most one piece of paid work created and at most one charge (never a
   double charge), with the exact amount expected for the case;
-- the output dir: the result file on success; no file at all on failure; never a `.tmp-*`.
+- the output dir: the result file on success; no file at all on failure; never a `.photo-mcp-tmp-*`.
 
 Count: `pytest tests/reliability/test_fault_matrix.py -q` — every case is one fault tried; a
 pass is one fault survived.
