@@ -150,3 +150,26 @@ async def test_a_scan_bomb_is_a_clear_error_and_other_calls_keep_being_answered(
     for i in range(2):
         assert outcomes[f"bomb{i}"].is_error and "scans" in text_of(outcomes[f"bomb{i}"])
     assert not outcomes["ok"].is_error, text_of(outcomes["ok"])
+
+
+async def test_a_slow_but_allowed_decode_does_not_hold_up_other_calls(client: Client, workdir: Path) -> None:
+    """Decoding runs in worker threads: calls that need no image are answered meanwhile."""
+    heavy = scan_bomb(side=4000, extra_scans=85)  # 16 MP × 95 scans: inside the budget, still slow
+    assert decoders.count_jpeg_scans(heavy) * 16_000_000 <= decoders.MAX_JPEG_SCAN_PIXELS
+    finished: list[str] = []
+
+    async def convert() -> None:
+        result = await client.call_tool("convert_image", {"image": _data_uri(heavy, "image/jpeg"), "format": "jpeg"})
+        assert not result.is_error, text_of(result)
+        finished.append("convert")
+
+    async def light() -> None:
+        for _ in range(3):
+            assert (await client.list_tools()).tools
+        finished.append("light")
+
+    with anyio.fail_after(120):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(convert)
+            tg.start_soon(light)
+    assert finished == ["light", "convert"]
