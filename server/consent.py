@@ -311,10 +311,16 @@ def failed_provider(result: Any) -> tuple[str, str] | None:
 
 def request_state_security(settings: Settings) -> RequestStateSecurity | None:
     """Shared keys for the 2026-07-28 request state (PHOTO_MCP_REQUEST_STATE_KEYS), or None for
-    the SDK's per-process key. Every process that may answer one conversation needs the same keys."""
+    the SDK's per-process key. Every process that may answer one conversation needs the same keys.
+
+    Raises:
+        ValueError: a key shorter than 32 characters.
+    """
     if settings.request_state_keys is None:
         return None
     keys = [k.strip() for k in settings.request_state_keys.get_secret_value().split(",") if k.strip()]
     if not keys:
         return None
+    if any(len(k.encode()) < 32 for k in keys):
+        raise ValueError("PHOTO_MCP_REQUEST_STATE_KEYS: every key needs at least 32 characters (random ones)")
     return RequestStateSecurity(keys=keys)

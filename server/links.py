@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from mcp_types import CallToolResult, TextContent
 from starlette.requests import Request
@@ -29,6 +30,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from tools.core.errors import NotFound
 from tools.core.settings import Settings
 
+log = logging.getLogger("photo_mcp.links")
 ROUTE_PREFIX = "/files/"
 KEY_FILE = "link-key"
 _keys: dict[tuple[str, str | None], bytes] = {}
@@ -113,8 +115,20 @@ def attach(result: Any, settings: Settings) -> Any:
     return result
 
 
+def check_public_url(settings: Settings) -> None:
+    """Warn when links would travel in clear text: PHOTO_MCP_PUBLIC_URL should be https:// off loopback."""
+    url = settings.public_url
+    if url is None:
+        return
+    parts = urlsplit(url)
+    if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("PHOTO_MCP_PUBLIC_URL is not https://: download links (bearer capabilities) travel unencrypted.")
+
+
 def register_routes(server: Any) -> None:
     """Serve `/files/{result_id}` on `server`'s HTTP apps (PhotoServer: its runtime opens with them)."""
+
+    check_public_url(server.photo_settings)
 
     @server.custom_route(ROUTE_PREFIX + "{result_id}", methods=["GET"])
     async def download(request: Request) -> Response:

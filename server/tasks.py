@@ -30,6 +30,7 @@ import json
 import secrets
 import sqlite3
 import time
+import weakref
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +53,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field
 
 from server import links
+from tools.core.db import Database
 from tools.core.errors import NotFound
 from tools.core.jobs import Job
 from tools.core.settings import Settings
@@ -156,7 +158,7 @@ class Tasks(Extension):
 
     def __init__(self, server: Any) -> None:
         self._server = server
-        self._stores: dict[int, TaskStore] = {}
+        self._stores: weakref.WeakKeyDictionary[Database, TaskStore] = weakref.WeakKeyDictionary()
 
     def methods(self) -> list[MethodBinding]:
         versions = frozenset(MODERN_PROTOCOL_VERSIONS)
@@ -167,9 +169,9 @@ class Tasks(Extension):
         ]
 
     def _store(self, runtime: Runtime) -> TaskStore:
-        store = self._stores.get(id(runtime.db))
+        store = self._stores.get(runtime.db)
         if store is None:
-            store = self._stores[id(runtime.db)] = TaskStore(runtime)
+            store = self._stores[runtime.db] = TaskStore(runtime)
         return store
 
     async def intercept_tool_call(
