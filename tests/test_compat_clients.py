@@ -1,7 +1,7 @@
 """Released clients on older protocol versions against photo-mcp, over stdio, Streamable HTTP and SSE.
 
-TypeScript SDK 1.10.x (negotiates 2024-11-05) and 1.12.x (2025-03-26), and Python `mcp` 1.9.x
-(2025-03-26) connect, list tools, call resize_image on a Pillow-made PNG and read the result
+TypeScript SDK 1.10.x (negotiates 2024-11-05), 1.12.x (2025-03-26) and 1.17.x (2025-06-18), and
+Python `mcp` 1.9.x (2025-03-26) connect, list tools, call resize_image on a Pillow-made PNG and read the result
 resource — through their own APIs, which validate every answer with their own schemas. Their
 scripts (tests/clients/) also report every wire field their schema does not define.
 
@@ -34,8 +34,12 @@ REQUIRED = bool(os.environ.get("PHOTO_MCP_REQUIRE_OLD_CLIENTS"))
 NODE = shutil.which("node")
 
 # Fields a client's own models lack although the revision it negotiates defines them (the client
-# ignores them): mcp 1.9's ServerCapabilities predates the 2025-03-26 `completions` capability.
-CLIENT_SCHEMA_LAG = {("1.9.4", "initialize.capabilities.completions")}
+# passes them through): mcp 1.9's ServerCapabilities predates the 2025-03-26 `completions`
+# capability; TS SDK 1.17's ResourceSchema has no `size`, which 2025-06-18 resource links carry.
+CLIENT_SCHEMA_LAG = {
+    ("1.9.4", "initialize.capabilities.completions"),
+    ("1.17.5", "tools/call.content[resource_link].size"),
+}
 
 
 def _ts_package(row: Row) -> Path:
@@ -79,8 +83,12 @@ def _check(report: dict[str, Any], row: Row, tmp_path: Path) -> None:
     assert not unknown, f"fields {row.client} {row.version} does not know: {sorted(unknown)}"
     call = report["call"]
     assert call["isError"] is not True, call
-    assert "resource_link" not in call["types"] and call["structuredContent"] is None
     (path,) = (tmp_path / "data" / "results").glob("*.png")
+    if row.protocol >= "2025-06-18":  # links and structured output exist from this revision on
+        assert "resource_link" in call["types"]
+        assert call["structuredContent"]["images"][0]["path"] == str(path)
+    else:
+        assert "resource_link" not in call["types"] and call["structuredContent"] is None
     assert "photo://results/" in call["text"] and str(path) in call["text"]
     assert [i["mimeType"] for i in call["images"]] == ["image/jpeg"]  # the inline preview
     (contents,) = report["read"]

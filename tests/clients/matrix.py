@@ -24,11 +24,14 @@ class Row:
 
 
 # Installed by .ci/run: TypeScript SDKs under .ci/clients (npm), Python mcp 1.x in .ci/clients/py-mcp19.
+# (Clients on 2025-06-18 get resource links; older ones get the URI and file path in the text.)
 OLD_CLIENTS = (
     Row("TypeScript SDK `@modelcontextprotocol/sdk`", "1.10.2", "2024-11-05", ("stdio", "http", "sse"),
         ("tests/test_compat_clients.py",), "no `resource_link`: URI and file path in the text"),
     Row("TypeScript SDK `@modelcontextprotocol/sdk`", "1.12.3", "2025-03-26", ("stdio", "http", "sse"),
         ("tests/test_compat_clients.py",), "no `resource_link`: URI and file path in the text"),
+    Row("TypeScript SDK `@modelcontextprotocol/sdk`", "1.17.5", "2025-06-18", ("stdio", "http", "sse"),
+        ("tests/test_compat_clients.py",), "`resource_link` and `structuredContent`; no 2025-11-25 fields"),
     Row("Python `mcp`", "1.9.4", "2025-03-26", ("stdio", "http", "sse"),
         ("tests/test_compat_clients.py",), "no `resource_link`: URI and file path in the text"),
 )  # fmt: skip
