@@ -279,10 +279,11 @@ def matting_scores(cut: Image.Image, c: Composite) -> dict[str, float]:
 # --- methods --------------------------------------------------------------------------------------
 
 CUT_METHODS: dict[str, dict[str, bool]] = {
-    "u2netp before (guided filter only)": {"foreground": False, "cleanup": False},
-    "+ matte cleanup": {"foreground": False, "cleanup": True},
-    "+ foreground colour": {"foreground": True, "cleanup": False},
-    "+ both (new default)": {"foreground": True, "cleanup": True},
+    "u2netp before (grey guided filter)": {"foreground": False, "cleanup": False, "colour_guide": False},
+    "+ matte cleanup": {"foreground": False, "cleanup": True, "colour_guide": False},
+    "+ colour guided filter": {"foreground": False, "cleanup": True, "colour_guide": True},
+    "+ foreground colour (grey guide)": {"foreground": True, "cleanup": True, "colour_guide": False},
+    "all: new default": {"foreground": True, "cleanup": True, "colour_guide": True},
 }
 
 

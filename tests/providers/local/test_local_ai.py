@@ -158,7 +158,7 @@ def test_cut_out_matches_the_true_mask(colour: tuple[int, int, int], kind: str, 
     opaque = arr[..., 3] == 255
     assert opaque.mean() > 0.1
     assert np.array_equal(arr[..., :3][opaque], np.asarray(img)[opaque])
-    plain = matting.cut_out(img, foreground=False, cleanup=False)
+    plain = matting.cut_out(img, foreground=False, cleanup=False, colour_guide=False)
     assert plain.convert("RGB").tobytes() == img.tobytes()
 
 
