@@ -49,7 +49,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, Field
 
 from tools import providers
-from tools.core.errors import PhotoError
+from tools.core.errors import BudgetExceeded, PhotoError
 from tools.core.settings import Settings
 from tools.toolkit.quote import Quote, QuoteFn, cheapest_paid
 from tools.toolkit.render import Credits, ToolOutput
@@ -150,6 +150,10 @@ def resolver_for(name: str, title: str, quote: QuoteFn, arg_names: list[str]) ->
             return NotAsked("no provider can run it here")
         if not needs_consent(settings, q.credits):
             return NotAsked("below the confirmation threshold")
+        try:
+            await rt.ledger.check(q.credits)
+        except BudgetExceeded:  # the caps refuse it anyway (nothing is sent): don't ask for nothing
+            return NotAsked("over a credit cap")
         # A retry round carrying answers was asked before: the recorded answer decides, whatever
         # capabilities this round declares (never run unasked on a round that follows a question).
         if not can_elicit(ctx) and not (is_modern(ctx) and ctx.input_responses):

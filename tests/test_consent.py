@@ -260,3 +260,15 @@ async def test_a_rejected_key_offers_the_console_to_check_it(tmp_path: Path) -> 
     assert offer.mode == "url" and "rejected the configured API key" in offer.message
     assert "sk-not-the-right-key" not in offer.message + result.content[0].text  # no key in any output
     assert fake.charges == []
+
+
+@pytest.mark.parametrize("asks", [True, False])
+async def test_the_caps_still_refuse_and_a_capped_call_is_not_asked_about(tmp_path: Path, asks: bool) -> None:
+    async with aluo() as (fake, base):
+        settings = aluo_settings(tmp_path, fake, base, max_credits_per_call=50)
+        person = Person("accept")
+        kwargs = {"elicitation_callback": person} if asks else {}
+        async with Client(build_server(settings), mode="2026-07-28", **kwargs) as client:
+            capped = await call(client, "generate_product_photo", GENERATE)  # 80 credits > 50
+    assert capped.is_error and "PHOTO_MCP_MAX_CREDITS_PER_CALL" in capped.content[0].text
+    assert person.asked == [] and fake.requests == []
