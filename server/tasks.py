@@ -1,7 +1,7 @@
 """The Tasks extension (`io.modelcontextprotocol/tasks`, ext-tasks for 2026-07-28) over the job store.
 
 When a 2026-07-28 `tools/call` declares the extension in its per-request capabilities, the call
-waits only briefly (`TASK_INLINE_S`); a job still running then comes back as a task
+waits only briefly (PHOTO_MCP_TASK_AFTER, 1 s); a job still running then comes back as a task
 (`resultType: "task"`) instead of the wait-then-hand-off result. The task is the job:
 
     tasks/get     the task's state: working (its job queued or running), input_required (spend
@@ -62,7 +62,6 @@ from tools.toolkit.run import Call, wait_and_render
 
 EXTENSION_ID = "io.modelcontextprotocol/tasks"
 CLIENT_CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
-TASK_INLINE_S = 1.0  # a Tasks request waits this long at most before its job becomes a task
 TASK_TTL_MS = 24 * 3600 * 1000
 _handoff: ContextVar[bool] = ContextVar("photo_mcp_task_handoff", default=False)
 # One row per task. state: "job" (job_id: the job is the task), "input" (waiting for the
@@ -78,7 +77,7 @@ CREATE TABLE IF NOT EXISTS ext_tasks (
 
 def handoff_budget(settings: Settings) -> float | None:
     """The wait budget of a tool call that may become a task, or None (the configured one)."""
-    return min(settings.wait_seconds, TASK_INLINE_S) if _handoff.get() else None
+    return min(settings.wait_seconds, settings.task_after) if _handoff.get() else None
 
 
 def declares_tasks(ctx: ServerRequestContext[Any, Any]) -> bool:

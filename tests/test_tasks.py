@@ -247,8 +247,9 @@ async def test_handshake_era_clients_never_get_a_task(tmp_path: Path) -> None:
 async def test_quick_calls_return_inline_and_unknown_tasks_are_invalid_params(tmp_path: Path) -> None:
     async with aluo() as (fake, base):
         ext = TasksClient()
+        settings = aluo_settings(tmp_path, fake, base, task_after=30)  # "quick" by the setting, not the clock
         with anyio.fail_after(60):
-            async with connect("memory", tmp_path, fake, base, ext) as client:
+            async with Client(build_server(settings), mode="2026-07-28", extensions=[ext]) as client:
                 quick = await client.call_tool("generate_background", {"prompt": "a beach"})
                 with pytest.raises(MCPError) as unknown:
                     await get(client.session, "t_nope")

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     # (unset: generated once and kept in the data dir, owner-only).
     link_ttl: float = Field(default=3600.0, gt=0, le=7 * 86400)
     link_key: SecretStr | None = None
+    # A request declaring the Tasks extension waits this long before its job becomes a task.
+    task_after: float = Field(default=1.0, ge=0, le=60)
 
     background_providers: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(BACKGROUND_PROVIDERS))
     max_pixels: int = Field(default=100_000_000, ge=1)
