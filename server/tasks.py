@@ -123,7 +123,13 @@ class TaskStore:
         task_id = "t_" + secrets.token_urlsafe(24)  # unguessable: the id is the handle
         now = time.time()
         row = (task_id, job_id, tool, now, now, TASK_TTL_MS, state, None if detail is None else json.dumps(detail))
-        await self.db.run(lambda c: c.execute("INSERT INTO ext_tasks VALUES (?,?,?,?,?,?,?,?)", row))
+
+        def insert(c: sqlite3.Connection) -> None:
+            # Expired tasks go as new ones come (their jobs and results stay, for get_job).
+            c.execute("DELETE FROM ext_tasks WHERE ttl_ms IS NOT NULL AND created_at + ttl_ms / 1000.0 < ?", (now,))
+            c.execute("INSERT INTO ext_tasks VALUES (?,?,?,?,?,?,?,?)", row)
+
+        await self.db.run(insert)
         return await self.get(task_id)
 
     async def get(self, task_id: str) -> sqlite3.Row:

@@ -293,3 +293,15 @@ async def test_a_task_waiting_for_consent_can_be_cancelled(tmp_path: Path) -> No
                 await cancel(client.session, handle.task_id)
                 state = await get(client.session, handle.task_id)
     assert state.status == "cancelled" and fake.requests == []
+
+
+async def test_a_job_that_fails_completes_the_task_with_the_tools_error_result(tmp_path: Path) -> None:
+    """Spec: a tool result with isError is `completed`; `failed` is for JSON-RPC errors only."""
+    async with aluo(polls_until_done=NEVER, fail_jobs=True) as (fake, base):
+        ext = TasksClient()
+        with anyio.fail_after(60):
+            async with connect("memory", tmp_path, fake, base, ext) as client:
+                result = await until_task(client, ext, fake)
+    assert ext.polls[-1].status == "completed"
+    assert result.is_error and result.structured_content["status"] == "failed"
+    assert fake.charges == []
