@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware, get_access_token
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, BearerAuthBackend, RequireAuthMiddleware
@@ -38,7 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.config import ConfigError
 from server.oauth import IntrospectionVerifier, JWTVerifier, PhotoTokenVerifier, StaticAccessToken, refusal
-from server.security import PUBLIC_PATHS, PUBLIC_PREFIXES, configured_token
+from server.security import PUBLIC_PATHS, PUBLIC_PREFIXES, configured_token, is_loopback
 from tools.core.principals import ALL_SCOPES, READ, STATIC_PRINCIPAL, MissingScope, acting_for
 from tools.core.settings import Settings
 
@@ -76,6 +77,8 @@ def token_verifier(settings: Settings, resource: str, *, min_refresh_s: float | 
         OAuthConfigError: an incomplete OAuth configuration.
     """
     issuer = (settings.oauth_issuer or "").strip()
+    for name in ("oauth_issuer", "oauth_jwks_url", "oauth_introspection_url"):
+        _require_https(f"PHOTO_MCP_{name.upper()}", getattr(settings, name))
     oauth: JWTVerifier | IntrospectionVerifier
     if settings.oauth_introspection_url:
         secret = settings.oauth_client_secret.get_secret_value() if settings.oauth_client_secret else None
@@ -101,6 +104,21 @@ def token_verifier(settings: Settings, resource: str, *, min_refresh_s: float | 
         except ValueError as exc:
             raise OAuthConfigError(str(exc)) from None
     return PhotoTokenVerifier(static_token=configured_token(settings), oauth=oauth, resource=resource)
+
+
+def _require_https(variable: str, url: str | None) -> None:
+    """Keys and token answers fetched over plain HTTP could be forged on the way: https only,
+    except on loopback (a local authorization server, tests).
+
+    Raises:
+        OAuthConfigError: `url` is not https and not on loopback.
+    """
+    if not url:
+        return
+    parts = urlsplit(url.strip())
+    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or "")):
+        return
+    raise OAuthConfigError(f"{variable} must be an https:// URL (got {parts.scheme or 'no'} scheme).")
 
 
 class RequireToken(RequireAuthMiddleware):

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import anyio
 import httpx2
+import pytest
 
+from server.auth import OAuthConfigError, oauth_gate
 from server.security import check_bind
 from tests.auth.conftest import STATIC_TOKEN, data_uri, session, text_of
 from tests.auth.issuer import Issuer
@@ -98,3 +100,11 @@ def test_without_its_own_url_it_stops_and_names_the_variable(tmp_path: Path) -> 
     assert done.returncode == 2, done.stderr
     assert "PHOTO_MCP_PUBLIC_URL" in done.stderr and "PHOTO_MCP_OAUTH_AUDIENCE" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_issuers_endpoints_must_be_https_off_loopback(tmp_path: Path) -> None:
+    for setting in ("oauth_issuer", "oauth_jwks_url", "oauth_introspection_url"):
+        values = {"oauth_issuer": "https://id.example.com", setting: "http://id.example.com/x"}
+        settings = make_settings(tmp_path, transport="http", public_url="https://photos.example.com", **values)
+        with pytest.raises(OAuthConfigError, match=f"PHOTO_MCP_{setting.upper()} must be an https"):
+            oauth_gate(lambda *_: None, settings, "http")  # type: ignore[arg-type]
