@@ -24,7 +24,9 @@ import anyio
 import pytest
 
 from tests.clients.matrix import END, OLD_CLIENTS, OTHER_CLIENTS, START, Row, table
+from tests.fakes.aluo import FakeAluo
 from tests.fakes.images import image_bytes
+from tests.fakes.loopback import serve
 from tests.support import http_subprocess, server_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,6 +141,39 @@ async def test_old_client_over_http_transports(tmp_path: Path, row: Row, transpo
         }
         report = await _run(command, config)
     _check(report, row, tmp_path)
+
+
+@pytest.mark.parametrize("row", ROWS)
+async def test_old_client_gets_the_paid_result_it_paid_for(tmp_path: Path, row: Row) -> None:
+    """The issue's worst case: a paid provider job runs and charges; the client must see its result."""
+    command = _require(row)
+    image = _prepare(tmp_path)
+    fake = FakeAluo(polls_until_done=1)
+    async with serve(fake.app) as fake_base:
+        env = server_env(
+            tmp_path,
+            ALUO_API_KEY=fake.api_key,
+            ALUO_BASE_URL=FakeAluo.api_base(fake_base),
+            PHOTO_MCP_ALUO_POLL_INTERVAL="0.05",
+        )
+        config = {
+            "transport": "stdio",
+            "command": sys.executable,
+            "args": ["-m", "server"],
+            "env": env,
+            "cwd": "/",
+            "image": str(image),
+            "tool": "edit_photo",
+            "arguments": {"prompt": "make the mug blue", "images": [str(image)]},
+        }
+        report = await _run(command, config)
+    assert "error" not in report and "callError" not in report, report
+    call = report["call"]
+    assert call["isError"] is not True, call
+    assert [c.amount for c in fake.charges] == [40]  # charged once ...
+    (path,) = (tmp_path / "data" / "results").glob("*")
+    assert "photo://results/" in call["text"] and str(path) in call["text"]  # ... and delivered
+    assert report["read"][0]["uri"].startswith("photo://results/")
 
 
 def test_the_readme_carries_the_compatibility_table() -> None:

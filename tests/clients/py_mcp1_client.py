@@ -2,8 +2,8 @@
 
 Runs in its own venv (mcp 1.9.x, pydantic<2.12), never in the project's:
     python py_mcp1_client.py '<config JSON>'
-    config: {transport: "stdio"|"sse"|"http", command, args, env, cwd, url, headers, image}
-Connects, lists tools, calls resize_image on `image`, reads the result resource, and prints one
+    config: {transport: "stdio"|"sse"|"http", command, args, env, cwd, url, headers, image, tool?, arguments?}
+Connects, lists tools, calls resize_image on `image` (or `tool` with `arguments`), reads the result resource, and prints one
 JSON report on stdout. The report also lists every field of the raw wire responses that this
 client version's own schema (its `mcp.types` models) does not define.
 """
@@ -104,7 +104,8 @@ async def _session(session: ClientSession) -> None:
     report["serverVersion"] = init.serverInfo.model_dump(exclude_none=True)
     report["tools"] = [t.name for t in (await session.list_tools()).tools]
     try:
-        result = await session.call_tool("resize_image", {"image": config["image"], "width": 20})
+        arguments = config.get("arguments") or {"image": config["image"], "width": 20}
+        result = await session.call_tool(config.get("tool") or "resize_image", arguments)
     except Exception as exc:  # the report says what the client rejected
         report["callError"] = f"{type(exc).__name__}: {exc}"
         return

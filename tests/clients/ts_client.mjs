@@ -1,8 +1,8 @@
 // One session of a released MCP TypeScript SDK client against photo-mcp, for tests/test_compat_clients.py.
 //
 // node ts_client.mjs <sdk package dir> '<config JSON>'
-//   config: {transport: "stdio"|"sse"|"http", command, args, env, cwd, url, headers, image}
-// Connects, lists tools, calls resize_image on `image`, reads the result resource, and prints one
+//   config: {transport: "stdio"|"sse"|"http", command, args, env, cwd, url, headers, image, tool?, arguments?}
+// Connects, lists tools, calls resize_image on `image` (or `tool` with `arguments`), reads the result resource, and prints one
 // JSON report on stdout. Besides what the SDK's own API returned (it validates every result with
 // its own zod schemas), the report lists every field of the raw wire responses that this SDK
 // version's schema does not define, so the test can hold the server to the client's schema.
@@ -117,7 +117,10 @@ try {
   const { tools } = await client.listTools();
   report.tools = tools.map((tool) => tool.name);
   try {
-    const result = await client.callTool({ name: "resize_image", arguments: { image: config.image, width: 20 } });
+    const result = await client.callTool({
+      name: config.tool ?? "resize_image",
+      arguments: config.arguments ?? { image: config.image, width: 20 },
+    });
     report.call = {
       isError: result.isError ?? false,
       types: result.content.map((b) => b.type),
