@@ -20,8 +20,6 @@ from typing import Any
 
 import anyio
 
-from server.config import ConfigError, load_settings
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="photo-mcp", description="MCP server for image editing and generation.")
@@ -75,22 +73,27 @@ def main(argv: list[str] | None = None) -> int:
     _log_to_stderr()
     _return_freed_memory_to_the_os()
     try:
-        if args.command == "call":
-            return anyio.run(_call, args.tool, args.args, args.env_file)
-        if args.command == "doctor":
-            from server.doctor import run_doctor
+        # Imported here, not at the top: a Ctrl-C while it loads is then an exit like any other.
+        from server.config import ConfigError, load_settings
 
-            return anyio.run(run_doctor, load_settings("stdio", env_file=args.env_file))
-        return _serve(args.transport, args.host, args.port, args.env_file)
-    except ConfigError as exc:
-        print(f"photo-mcp: {exc}", file=sys.stderr)
-        return 2
+        try:
+            if args.command == "call":
+                return anyio.run(_call, args.tool, args.args, args.env_file)
+            if args.command == "doctor":
+                from server.doctor import run_doctor
+
+                return anyio.run(run_doctor, load_settings("stdio", env_file=args.env_file))
+            return _serve(args.transport, args.host, args.port, args.env_file)
+        except ConfigError as exc:
+            print(f"photo-mcp: {exc}", file=sys.stderr)
+            return 2
     except KeyboardInterrupt:
         return 130
 
 
 def _serve(transport: str, host: str, port: int, env_file: Path | None = None) -> int:
     from server.app import build_server
+    from server.config import load_settings
     from server.security import InsecureBind, check_bind
 
     settings = load_settings(transport, env_file=env_file)  # type: ignore[arg-type]
@@ -210,6 +213,7 @@ async def _client(env_file: Path | None = None) -> AsyncIterator[Any]:
     from mcp import Client
 
     from server.app import build_server
+    from server.config import load_settings
 
     async with Client(build_server(load_settings("stdio", env_file=env_file))) as client:
         yield client
