@@ -84,7 +84,7 @@ class NotAsked:
 def threshold(settings: Settings) -> tuple[float, bool]:
     """(credits, inclusive): a call asks when its estimate is >= (or >) this many credits."""
     if settings.confirm_above is None:
-        return cheapest_paid(), False
+        return cheapest_paid(settings), False
     return settings.confirm_above, True
 
 
@@ -156,7 +156,8 @@ def resolver_for(name: str, title: str, quote: QuoteFn, arg_names: list[str]) ->
             return NotAsked("over a credit cap")
         # A retry round carrying answers was asked before: the recorded answer decides, whatever
         # capabilities this round declares (never run unasked on a round that follows a question).
-        if not can_elicit(ctx) and not (is_modern(ctx) and ctx.input_responses):
+        answered = is_modern(ctx) and any(k.split("#")[0] == wire_key for k in ctx.input_responses or {})
+        if not can_elicit(ctx) and not answered:
             if settings.require_consent:
                 raise ToolError(
                     f"Not run: {q.operation} on {_provider_names(q.providers)} would spend about {q.credits:g} "
@@ -172,6 +173,7 @@ def resolver_for(name: str, title: str, quote: QuoteFn, arg_names: list[str]) ->
     resolver.__annotations__ = {"ctx": Context}
     # The wire key of the question (`module:qualname`): one per tool, stable across processes.
     resolver.__qualname__ = f"consent.{name}"
+    wire_key = f"{__name__}:{resolver.__qualname__}"
     return resolver
 
 

@@ -272,3 +272,24 @@ async def test_the_caps_still_refuse_and_a_capped_call_is_not_asked_about(tmp_pa
             capped = await call(client, "generate_product_photo", GENERATE)  # 80 credits > 50
     assert capped.is_error and "PHOTO_MCP_MAX_CREDITS_PER_CALL" in capped.content[0].text
     assert person.asked == [] and fake.requests == []
+
+
+async def test_an_answer_decides_even_if_the_retry_declares_no_elicitation(tmp_path: Path) -> None:
+    """2026-07-28: a retry carrying a decline must not run as 'this client cannot ask'."""
+    async with aluo() as (fake, base):
+        server = build_server(aluo_settings(tmp_path, fake, base))
+        with anyio.fail_after(60):
+            async with Client(server, mode="2026-07-28", elicitation_callback=Person()) as asker:
+                asked = await asker.session.call_tool("generate_product_photo", GENERATE, allow_input_required=True)
+            assert isinstance(asked, InputRequiredResult)
+            (key,) = asked.input_requests
+            async with Client(server, mode="2026-07-28") as silent:  # declares no elicitation
+                result = await silent.session.call_tool(
+                    "generate_product_photo",
+                    GENERATE,
+                    input_responses={key: ElicitResult(action="decline")},
+                    request_state=asked.request_state,
+                    allow_input_required=True,
+                )
+    assert isinstance(result, CallToolResult) and result.structured_content["status"] == "cancelled"
+    assert fake.requests == []
