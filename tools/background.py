@@ -34,14 +34,20 @@ async def remove_background(
         BackgroundProvider,
         Field(description="auto (first configured of PHOTO_MCP_BACKGROUND_PROVIDERS), aluo, youcam, removedo or local"),
     ] = "auto",
+    output_format: Annotated[
+        Literal["png", "webp"],
+        Field(description="Cut-out format: png or webp (webp on YouCam only; Aluo, Removedo and local return PNG)"),
+    ] = "png",
 ) -> Result:
     """Cut the subject out of a photo: a transparent PNG (WebP for very large offline cut-outs).
 
-    Providers: Aluo (BRIA model, synchronous), YouCam (SOD), Removedo (async job, 1 credit),
-    or local (offline U²-Net, free; needs the [local] extra). "auto" tries the configured ones
-    in order and falls through on auth, credit or outage failures that cannot have charged;
-    the result says which provider ran and why others were skipped. Costs about 1 credit on
-    a paid provider. Returns a photo://results/<id> link with a preview.
+    Providers: Aluo (BRIA model, synchronous), YouCam (SOD), Removedo (async job), or local
+    (offline U²-Net, free; needs the [local] extra). "auto" tries the configured ones in order
+    and falls through on auth, credit or outage failures that cannot have charged; the result
+    says which provider ran and why others were skipped. Costs: Removedo 1 credit per job
+    (documented; whether failed jobs are refunded is not documented); Aluo and YouCam about 1
+    (estimated: their documents give no price for it). Returns a photo://results/<id> link with
+    a preview.
     """
     rt = call.runtime
     order = candidates(
@@ -50,7 +56,9 @@ async def remove_background(
     source = await rt.resolver.resolve(image)
 
     async def attempt(client: Any, job: JobContext) -> list[ProviderImage]:
+        if client.name == "youcam":
+            return await client.remove_background(source, job, output_format=output_format)
         return await client.remove_background(source, job)
 
-    params = {"provider": provider, "image": source.label}
+    params = {"provider": provider, "image": source.label, "output_format": output_format}
     return await run_provider(call, "remove_background", order, attempt, params=params, inputs=[source])

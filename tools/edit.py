@@ -35,16 +35,25 @@ async def edit_photo(
         ),
     ],
     aspect_ratio: Annotated[
-        AspectRatio | None, Field(description="Output shape; default keeps the first image's shape")
+        AspectRatio | None,
+        Field(description="Output shape (optional; when omitted Aluo chooses, its documents do not say how)"),
     ] = None,
     output_format: Annotated[OutputFormat, Field(description="Output encoding")] = "png",
-    num_images: Annotated[int, Field(description="How many edited versions to make", ge=1, le=4)] = 1,
+    num_images: Annotated[
+        int,
+        Field(
+            description="How many edited versions to make (1-4; this server's cap, Aluo documents no maximum)",
+            ge=1,
+            le=4,
+        ),
+    ] = 1,
 ) -> Result:
     """Edit photos by describing the change: recolour a product, swap the scene, add or remove
     things, merge up to 5 images (Aluo photo-editor, Nano-Banana model).
 
-    Costs 40 Aluo credits per edited image on the Free plan (35 on PRO); nothing is charged if
-    the edit fails. Usually takes 10-30 s; progress is reported while Aluo works. http(s) images are
+    Costs 40 credits per output image on Aluo's Free plan, 35 on PRO (seed 001 gives the per-edit
+    price; per image is an estimate); set PHOTO_MCP_ALUO_PLAN=pro for PRO keys. Nothing is
+    charged if the edit fails. Usually takes 10-30 s; progress is reported while Aluo works. http(s) images are
     passed to Aluo as URLs; paths, data: URIs and photo://results/<id> are uploaded.
     Returns each edited image as a photo://results/<id> resource link with a preview.
     """

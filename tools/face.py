@@ -20,10 +20,10 @@ async def simulate_aging(call: Call, image: ImageRef) -> Result:
 
     Use a clear, front-facing photo of one person. Returns several images, sorted by age:
     each image's `info.res_age` is the age it shows, and the input photo (marked
-    `info.input_photo`) takes its place in the series; `details` holds YouCam's estimate of
-    the person's current age (`age`), the youngest and oldest ages of the returned series
-    (`age_min`, `age_max`) and every image's age in order (`ages`). Costs 1 YouCam unit,
-    charged only on success.
+    `info.input_photo`) takes its place in the series; `details` holds YouCam's estimate of the
+    person's current age (`age`), the youngest and oldest ages of the returned series
+    (`age_min`, `age_max`) and every image's age in order (`ages`). Costs about 1 YouCam unit
+    (estimated: YouCam's documents give no per-task price), charged only on success.
     """
     rt = call.runtime
     order = candidates(rt.settings, "youcam", ["youcam"], "simulate_aging", "simulate aging")
@@ -55,10 +55,10 @@ async def transfer_makeup(
 ) -> Result:
     """Copy the makeup look from a reference face onto the face in a photo (YouCam makeup transfer).
 
-    Both photos should show one clear, front-facing face; they are downscaled to 1024 px.
-    Costs 1 YouCam unit, charged only on success. Returns the made-up photo as a
-    photo://results/<id> link with a preview; `details` may carry YouCam's product
-    recommendation for the look.
+    Both photos should show one clear, front-facing face; they are downscaled to 1024 px. Costs
+    about 1 YouCam unit (estimated: YouCam's documents give no per-task price), charged only on
+    success. Returns the made-up photo as a photo://results/<id> link with a preview; `details`
+    may carry YouCam's product recommendation for the look.
     """
     rt = call.runtime
     order = candidates(rt.settings, "youcam", ["youcam"], "transfer_makeup", "transfer makeup")

@@ -39,13 +39,17 @@ async def generate_product_photo(
     variants: Annotated[Literal[1, 2, 4], Field(description="How many alternatives to generate")] = 1,
     output_format: Annotated[OutputFormat, Field(description="Output encoding")] = "png",
     resolution: Annotated[
-        Literal["1K", "2K", "4K"] | None, Field(description="Output resolution (default: Aluo's, about 1K)")
+        Literal["1K", "2K", "4K"] | None,
+        Field(
+            description="Output resolution: 1K, 2K or 4K (omitted: Aluo's default, which its documents do not state)"
+        ),
     ] = None,
 ) -> Result:
     """Generate product photos from a description (Aluo photo-generate).
 
-    Costs 40 / 80 / 160 Aluo credits for 1 / 2 / 4 variants on the Free plan (35 / 70 / 140 on
-    PRO); nothing is charged if the generation fails. Progress is reported while Aluo works.
+    Costs 40 / 80 / 160 Aluo credits for 1 / 2 / 4 variants on the Free plan, 35 / 70 / 140 on
+    PRO (documented, seed 002; set PHOTO_MCP_ALUO_PLAN=pro for PRO keys); nothing is charged if
+    the generation fails. Progress is reported while Aluo works.
     Returns each image as a photo://results/<id> resource link with a preview.
     """
     order = candidates(call.runtime.settings, "aluo", ["aluo"], "generate_product_photo", "generate photos")
@@ -71,8 +75,8 @@ async def generate_background(call: Call, prompt: Prompt) -> Result:
     """Generate a backdrop image from a description (Aluo AI background), e.g. to put a
     cut-out on with place_on_background.
 
-    Aluo does not publish this endpoint's price: the call is estimated at 1 credit for the
-    credit caps, and the ledger records what Aluo reports it deducted. Synchronous, a few
+    Aluo publishes no price for this: estimated at 1 credit and recorded as estimated unless
+    Aluo reports the amount. Synchronous, a few
     seconds. Returns the image as a photo://results/<id> resource link with a preview.
     """
     order = candidates(call.runtime.settings, "aluo", ["aluo"], "generate_background", "generate backgrounds")
@@ -93,8 +97,9 @@ async def generate_image(
     """Generate an image from a text prompt in a YouCam style (YouCam AI image generator, 1024 px).
 
     Pick the style with list_style_groups('image_generator') and list_styles; when
-    `style_group_id` is omitted it is looked up in the cached catalog. No photo is needed.
-    Costs 1 YouCam unit, charged only on success. Returns a photo://results/<id> link with a preview.
+    `style_group_id` is omitted it is looked up in the cached catalog. No photo is needed. Costs
+    about 1 YouCam unit (estimated: YouCam's documents give no per-task price), charged only on
+    success. Returns a photo://results/<id> link with a preview.
     """
     rt = call.runtime
     order = candidates(rt.settings, "youcam", ["youcam"], "generate_image", "generate images")

@@ -34,11 +34,13 @@ async def try_hairstyle(
     """Show the person in a photo with another hairstyle, wig, hair extension, bangs or hair volume (YouCam).
 
     Pick `style_id` (and its group) with list_style_groups / list_styles for the same `kind`;
-    when `style_group_id` is omitted it is looked up in the cached catalog. Use a clear,
-    front-facing photo of one person (face at least 128 px wide); it is downscaled to 1024 px
-    (JPEG for hairstyle) before upload. A photo://results/<id> from an earlier YouCam result
-    is reused without a second upload. Costs 1 YouCam unit, charged only on success.
-    Returns the new photo as a photo://results/<id> link with a preview.
+    when `style_group_id` is omitted it is looked up in the cached catalog. Use a clear, front-
+    facing photo of one person: the face must be at least 128 px wide after the photo is fitted
+    to 1024 px (pose within pitch ±10°, yaw ±45°, roll ±15°); photos too narrow for that are
+    refused before upload. A photo://results/<id> from an earlier YouCam result is reused
+    without a second upload. Costs about 1 YouCam unit (estimated: YouCam's documents give no
+    per-task price), charged only on success. Returns the new photo as a photo://results/<id>
+    link with a preview.
     """
     rt = call.runtime
     order = candidates(rt.settings, "youcam", ["youcam"], "try_hairstyle", "try hairstyles")

@@ -24,6 +24,9 @@ from tools.toolkit.run import Call, probe, run_provider
 Provider = Literal["auto", "youcam", "local"]
 ProviderParam = Annotated[Provider, Field(description="auto (YouCam when configured, else local), youcam or local")]
 ORDER = ("youcam", "local")
+YouCamFormat = Annotated[
+    Literal["jpg", "webp"], Field(description="Result format: jpg or webp (YouCam; local keeps the input's)")
+]
 
 
 @tool(title="Remove objects", annotations=PAID_REMOTE, quote=priced("remove_object", ORDER, provider="provider"))
@@ -48,12 +51,14 @@ async def remove_object(
         ),
     ] = None,
     provider: ProviderParam = "auto",
+    output_format: YouCamFormat = "jpg",
 ) -> Result:
     """Erase objects or people from a photo and fill the area naturally (YouCam object removal, or local).
 
-    Give exactly one of `mask` (white = remove) or `boxes` (rendered to such a mask at the photo's
-    exact size). YouCam takes photos up to 4096 px and costs 1 unit, charged only on success;
-    the local backend is free but suited to small objects. Returns the cleaned photo as a
+    Give exactly one of `mask` (white = remove) or `boxes` (rendered to such a mask at the
+    photo's exact size). YouCam takes photos up to 4096 px and costs about 1 YouCam unit
+    (estimated: YouCam's documents give no per-task price), charged only on success; the local
+    backend is free but suited to small objects. Returns the cleaned photo as a
     photo://results/<id> link with a preview.
     """
     if (mask is None) == (boxes is None):
@@ -71,6 +76,8 @@ async def remove_object(
         mask_png = await images.in_worker(masks.fit_mask, mask_data, size, rt.settings.max_pixels)
 
     async def attempt(client: Any, job: JobContext) -> list[ProviderImage]:
+        if client.name == "youcam":
+            return await client.remove_object(source, mask_png, job, output_format=output_format)
         return await client.remove_object(source, mask_png, job)
 
     params = {"image": source.label, "boxes": boxes, "mask": "image" if mask else None, "provider": provider}
@@ -78,18 +85,19 @@ async def remove_object(
 
 
 @tool(title="Colorize a photo", annotations=PAID_REMOTE, quote=priced("colorize_photo", ["youcam"]))
-async def colorize_photo(call: Call, image: ImageRef) -> Result:
+async def colorize_photo(call: Call, image: ImageRef, output_format: YouCamFormat = "jpg") -> Result:
     """Turn a black-and-white (or faded) photo into a colour one (YouCam AI colorize).
 
-    Photos up to 4096 px. YouCam may return more than one colourization to choose from.
-    Costs 1 YouCam unit, charged only on success. Returns photo://results/<id> links with previews.
+    Photos up to 4096 px. YouCam may return more than one colourization to choose from. Costs
+    about 1 YouCam unit (estimated: YouCam's documents give no per-task price), charged only on
+    success. Returns photo://results/<id> links with previews.
     """
     rt = call.runtime
     order = candidates(rt.settings, "youcam", ["youcam"], "colorize_photo", "colorize photos")
     source = await rt.resolver.resolve(image)
 
     async def attempt(client: Any, job: JobContext) -> list[ProviderImage]:
-        return await client.colorize(source, job)
+        return await client.colorize(source, job, output_format=output_format)
 
     return await run_provider(call, "colorize_photo", order, attempt, params={"image": source.label}, inputs=[source])
 
@@ -100,12 +108,13 @@ async def enhance_photo(
     image: ImageRef,
     scale: Annotated[Literal[1, 2, 4], Field(description="Upscale factor: 1 (sharpen only), 2 or 4")] = 2,
     provider: ProviderParam = "auto",
+    output_format: YouCamFormat = "jpg",
 ) -> Result:
     """Sharpen and upscale a photo (YouCam AI photo enhance, or local): 1× (clean up), 2× or 4×.
 
-    YouCam takes photos up to 4096 px (larger ones are downscaled first) and costs 1 unit,
-    charged only on success; local is free. Returns the enhanced photo as a
-    photo://results/<id> link with a preview.
+    YouCam takes photos up to 4096 px (larger ones are downscaled first) and costs about 1
+    YouCam unit (estimated: YouCam's documents give no per-task price), charged only on success;
+    local is free. Returns the enhanced photo as a photo://results/<id> link with a preview.
     """
     rt = call.runtime
     order = candidates(rt.settings, provider, ORDER, "enhance_photo", "enhance photos")
@@ -122,6 +131,8 @@ async def enhance_photo(
         )
 
     async def attempt(client: Any, job: JobContext) -> list[ProviderImage]:
+        if client.name == "youcam":
+            return await client.enhance(source, scale, job, output_format=output_format)
         return await client.enhance(source, scale, job)
 
     params = {"image": source.label, "scale": scale, "provider": provider}

@@ -13,8 +13,7 @@ imports a client when a tool first needs it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from tools.core.settings import Settings
@@ -25,11 +24,11 @@ ProviderName = Literal["aluo", "youcam", "removedo", "local"]
 
 @dataclass(frozen=True)
 class Cost:
-    """Credits per unit of an operation (per call, per output image, per variant)."""
+    """What `units` of an operation cost on one provider, and how that is known."""
 
     credits: float
     basis: Basis
-    per: str = "call"
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ class ProviderInfo:
     setup: str  # what to do when it is not set up
     base_url: str | None = None  # the Settings field holding its base URL
     webhook_path: str | None = None
-    costs: Mapping[str, Cost] = field(default_factory=dict)
+    operations: tuple[str, ...] = ()  # the tool operations it can run
     paid: bool = True
 
 
@@ -61,14 +60,7 @@ REGISTRY: dict[str, ProviderInfo] = {
         env=("ALUO_API_KEY",),
         setup="set ALUO_API_KEY (an Aluo API key, sk-…, from your aluo.ai account)",
         base_url="aluo_base_url",
-        costs={
-            # Aluo does not document remove-bg's or ai-generate-background's price: 1 is its smallest unit.
-            "remove_background": Cost(1, "estimated"),
-            "generate_background": Cost(1, "estimated"),
-            # Seed 001/002, Free plan (PRO: 35).
-            "edit_photo": Cost(40, "documented", per="output image"),
-            "generate_product_photo": Cost(40, "documented", per="variant"),
-        },
+        operations=("remove_background", "edit_photo", "generate_product_photo", "generate_background"),
     ),
     "youcam": ProviderInfo(
         name="youcam",
@@ -78,8 +70,16 @@ REGISTRY: dict[str, ProviderInfo] = {
         env=("YOUCAM_API_KEY", "YOUCAM_SECRET_KEY"),
         setup="set YOUCAM_API_KEY and YOUCAM_SECRET_KEY (from the YouCam API console)",
         base_url="youcam_base_url",
-        # The seeds give no per-task price; YouCam charges units on success only.
-        costs={"*": Cost(1, "estimated", per="task")},
+        operations=(
+            "remove_background",
+            "try_hairstyle",
+            "simulate_aging",
+            "transfer_makeup",
+            "remove_object",
+            "colorize_photo",
+            "enhance_photo",
+            "generate_image",
+        ),
     ),
     "removedo": ProviderInfo(
         name="removedo",
@@ -90,7 +90,7 @@ REGISTRY: dict[str, ProviderInfo] = {
         setup="set REMOVEDO_API_KEY (an API key from removedo.com, sk_live_…)",
         base_url="removedo_base_url",
         webhook_path="/webhooks/removedo/{secret}",
-        costs={"remove_background": Cost(1, "documented", per="job")},
+        operations=("remove_background",),
     ),
     "local": ProviderInfo(
         name="local",
@@ -99,6 +99,17 @@ REGISTRY: dict[str, ProviderInfo] = {
         keys=(),
         env=(),
         setup="",  # computed: the install hint depends on how photo-mcp was installed
+        operations=(
+            "remove_background",
+            "remove_object",
+            "enhance_photo",
+            "blur_background",
+            "correct_colors",
+            "place_on_background",
+            "resize_image",
+            "crop_image",
+            "convert_image",
+        ),
         paid=False,
     ),
 }
@@ -136,12 +147,39 @@ def configured(settings: Settings, name: str, operation: str | None = None) -> b
     return missing(settings, name, operation) is None
 
 
-def cost(name: str, operation: str) -> Cost:
-    """What one unit of `operation` costs on `name` (free for the offline backend)."""
-    costs = REGISTRY[name].costs
-    return costs.get(operation) or costs.get("*") or Cost(0, "documented")
+def cost(settings: Settings, name: str, operation: str, units: int = 1) -> Cost:
+    """What `units` of `operation` cost on `name`, from that provider's own price data (its spec).
+
+    Raises:
+        KeyError: `name` does not run `operation`.
+    """
+    if operation not in REGISTRY[name].operations:
+        raise KeyError(f"{name} does not run {operation}")
+    if name == "aluo":
+        from tools.providers.aluo import spec as aluo
+
+        plan = settings.aluo_plan
+        if operation == "edit_photo":
+            credits, basis = aluo.edit_price(units, plan)
+        elif operation == "generate_product_photo":
+            credits, basis = aluo.generate_price(units, plan)
+        else:
+            credits, basis = aluo.call_price(operation, plan)  # type: ignore[arg-type]
+        return Cost(credits, basis, aluo.SOURCES.get(operation, ""))
+    if name == "removedo":
+        from tools.providers.removedo import spec as removedo
+
+        credits, basis = removedo.PRICES[operation]
+        return Cost(credits * units, basis, removedo.SOURCES[operation])
+    if name == "youcam":
+        from tools.providers.youcam import spec as youcam
+
+        # Every feature is one task: the seeds price none of them (see youcam.spec.PRICES).
+        credits, basis = max(youcam.PRICES.values())
+        return Cost(credits * units, basis, youcam.PRICE_SOURCE)
+    return Cost(0, "documented", "runs on this machine")
 
 
-def estimate(name: str, operation: str, units: int = 1) -> float:
+def estimate(settings: Settings, name: str, operation: str, units: int = 1) -> float:
     """Credits the caps see for `units` of `operation` on `name`."""
-    return cost(name, operation).credits * units
+    return cost(settings, name, operation, units).credits

@@ -58,7 +58,7 @@ class QuoteFn:
         wanted = list(self.wanted(settings, **args)) if requested == "auto" else [requested]
         names = candidates(settings, requested, wanted, self.operation, self.operation)
         count = int(args.get(self._units) or 1) if self._units else 1
-        cost = max(providers.estimate(name, self.operation, count) for name in names)
+        cost = max(providers.estimate(settings, name, self.operation, count) for name in names)
         return Quote(self.operation, tuple(names), cost, count)
 
 
@@ -71,7 +71,12 @@ def priced(operation: str, order: Order, *, provider: str | None = None, units: 
     return QuoteFn(operation, order, provider, units)
 
 
-def cheapest_paid() -> float:
+def cheapest_paid(settings: Settings) -> float:
     """The smallest per-call price of any paid operation: the default consent threshold."""
-    prices = [c.credits for info in providers.REGISTRY.values() if info.paid for c in info.costs.values()]
+    prices = [
+        providers.estimate(settings, info.name, op)
+        for info in providers.REGISTRY.values()
+        if info.paid
+        for op in info.operations
+    ]
     return min((p for p in prices if p > 0), default=1.0)

@@ -69,9 +69,18 @@ def _size(n: int) -> str:
     return f"{n / 1024:.0f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
 
 
+def _credits(job: Job) -> str:
+    """What was charged, and how that is known when the provider did not report it."""
+    if not job.credits_charged:
+        return "no credits charged"
+    basis = job.details.get("credits_basis", "reported")
+    said = {"estimated": ", estimated: the provider did not report it", "documented": ", its documented price"}
+    return f"{job.credits_charged:g} credits{said.get(basis, '')}"
+
+
 def summary(job: Job, records: list[ResultRecord]) -> str:
     elapsed = job.updated_at - job.created_at
-    credits = f"{job.credits_charged:g} credits" if job.credits_charged else "no credits charged"
+    credits = _credits(job)
     if job.state == "succeeded":
         head = f"{job.operation} ran on {job.provider} in {elapsed:.1f} s ({credits})."
         if job.message and job.message != "done":

@@ -103,7 +103,7 @@ async def run_provider(
     async def work(job: JobContext) -> Outcome:
         async def one(name: str) -> Outcome:
             await job.set_provider(name)
-            await job.reserve(providers.estimate(name, operation, units))
+            await job.reserve(providers.estimate(rt.settings, name, operation, units))
             await job.progress(f"{operation} on {name}", 0.05)
             outputs, details = split_produced(await attempt(await rt.client(name), job))
             return Outcome(await rt.save_outputs(job, outputs), details=details, message=message)
@@ -114,7 +114,7 @@ async def run_provider(
             outcome.message = " ".join(m for m in (outcome.message, f"Skipped {'; '.join(skipped)}.") if m)
         return outcome
 
-    estimate = providers.estimate(order[0], operation, units)
+    estimate = providers.estimate(rt.settings, order[0], operation, units)
     return await run_job(call, operation, order[0], params, work, estimate=estimate, inputs=inputs)
 
 
