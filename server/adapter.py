@@ -19,7 +19,9 @@ from mcp.server.mcpserver.resolve import ElicitationResult, Resolve
 
 from server import consent as spend
 from server import links, tasks
+from server.apps import ui_meta
 from server.auth import caller_identity
+from server.icons import icons_for
 from tools.core.errors import NotConfigured, PhotoError
 from tools.core.principals import EDIT, READ, acting_for
 from tools.runtime import Runtime
@@ -92,7 +94,11 @@ def as_mcp_tool(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[An
 
 
 def register_tools(app: MCPServer, catalogue: Iterable[str]) -> None:
-    """Register every tool of the catalogue's modules, in order."""
+    """Register every tool of the catalogue's modules, in order.
+
+    Image-producing tools declare the viewer (`_meta.ui.resourceUri`, MCP Apps); their results
+    are the same for every client.
+    """
     for module_name in catalogue:
         for fn in tools_of(importlib.import_module(module_name)):
             spec = spec_of(fn)
@@ -102,4 +108,6 @@ def register_tools(app: MCPServer, catalogue: Iterable[str]) -> None:
                 title=spec.title,
                 description=spec.description,
                 annotations=spec.annotations,
+                icons=icons_for(spec.name, module_name),
+                meta=ui_meta(fn),
             )

@@ -13,11 +13,12 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import InputRequiredResult, Resource
 from pydantic.networks import AnyUrl
 
-from server import compat, consent, links, resources, tasks
+from server import apps, compat, consent, links, prompts, resources, tasks
 from server.adapter import register_tools
 from server.auth import ActingFor
+from server.icons import SERVER_ICONS
 from tools import CATALOGUE
-from tools.core.results import RESULT_URI_PREFIX
+from tools.core.results import RESULT_URI_PREFIX, UPLOAD_URI_PREFIX
 from tools.core.settings import Settings
 from tools.runtime import Runtime, open_runtime
 
@@ -26,7 +27,10 @@ photo-mcp edits and generates images. Pass images as paths, URLs, data: URIs or
 photo://results/<id> URIs from earlier results, so edits chain ("remove the background,
 put it on white, make it square"). Paid provider tools state their credit cost. Long jobs
 report progress; if a tool answers with status "running", call get_job with its job_id.
+To work on the user's own photo without a path, call pick_image: the user's picture comes
+back as a photo://uploads/<id> URI that every tool accepts. The prompts are ready recipes.
 """
+WEBSITE_URL = "https://pypi.org/project/photo-mcp/"
 
 
 class PhotoServer(MCPServer[Runtime]):
@@ -40,11 +44,15 @@ class PhotoServer(MCPServer[Runtime]):
         super().__init__(
             name="photo-mcp",
             title="photo-mcp",
+            description="Edit and generate images: Aluo AI, YouCam, Removedo and offline local edits.",
             instructions=INSTRUCTIONS,
+            website_url=WEBSITE_URL,
+            icons=SERVER_ICONS,
+            # MCP Apps (the viewer, pick_image, app-only tools); Tasks (io.modelcontextprotocol/tasks).
+            extensions=[apps.build_apps(self), tasks.Tasks(self)],
             version="0.1.0",
             log_level=settings.log_level,
             lifespan=lambda _app: self._lifespan(),
-            extensions=[tasks.Tasks(self)],  # io.modelcontextprotocol/tasks over the job store
             request_state_security=consent.request_state_security(settings),  # shared keys, when set
             middleware=[ActingFor(settings)],  # each request sees only its caller's results and jobs
         )
@@ -82,6 +90,8 @@ class PhotoServer(MCPServer[Runtime]):
     ) -> Iterable[ReadResourceContents] | InputRequiredResult:
         if str(uri).startswith(RESULT_URI_PREFIX) and self.runtime is not None:
             return await resources.read_result(self.runtime, str(uri))
+        if str(uri).startswith(UPLOAD_URI_PREFIX) and self.runtime is not None:
+            return await apps.read_upload(self.runtime, str(uri))
         return await super().read_resource(uri, context)
 
 
@@ -94,6 +104,8 @@ def build_server(settings: Settings, *, http_transport: httpx2.AsyncBaseTranspor
     compat.install(app)  # results shaped for clients on older protocol versions
     register_tools(app, CATALOGUE)
     resources.register(app)
+    apps.install(app)  # photo://uploads/, upload tickets, app-only tools hidden from clients without Apps
+    prompts.register(app)
     links.register_routes(app)  # /files/{id}: signed download links (HTTP transports)
     app.middleware.append(consent.ConsoleOffers())  # provider console offers on 2026-07-28
     return app

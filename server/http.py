@@ -17,6 +17,7 @@ from server.app import PhotoServer
 from server.auth import oauth_enabled, oauth_gate
 from server.limits import Limits, SessionLimits, connection_cap, guarded_protocol
 from server.security import BearerAuth, configured_token, transport_security
+from server.upload_url import register_upload_routes
 from server.webhooks import register_routes as register_webhook_routes
 from tools.core.refs import MAX_DATA_URI_BYTES
 from tools.core.settings import Settings
@@ -39,6 +40,7 @@ def http_app(
         return JSONResponse({"status": "ok", "transport": transport})
 
     register_webhook_routes(server)  # public like /healthz: the per-job secret is the credential
+    register_upload_routes(server)  # /uploads/{secret}: pick_image's one-time upload links, public likewise
     security = transport_security(settings, host, port)
     if transport == "http":
         inner = server.streamable_http_app(

@@ -16,6 +16,7 @@ from mcp_types import (
     ResourceTemplateReference,
 )
 
+from server import prompts
 from tools import styles
 from tools.core.errors import InvalidInput, NotFound, PhotoError
 from tools.core.results import RESULT_URI_PREFIX
@@ -91,6 +92,9 @@ def register(app: MCPServer) -> None:
             return None
         if isinstance(ref, ResourceTemplateReference) and ref.uri.startswith(RESULT_URI_PREFIX):
             values: list[str] | None = await complete_result_id(runtime, argument.value)
+        elif isinstance(ref, PromptReference):
+            args = context.arguments if context and context.arguments else None
+            values = await prompts.complete_argument(runtime, ref.name, argument.name, argument.value, args)
         else:
             args = context.arguments if context and context.arguments else None
             values = await styles.complete_style_argument(runtime, argument.name, argument.value, args)

@@ -14,7 +14,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # Reachable without the MCP token: the health check, and webhooks (they carry their own secret).
 PUBLIC_PATHS = frozenset({"/healthz"})
 # /files/ is signed download links: the route itself refuses (403) a link without a valid signature.
-PUBLIC_PREFIXES = ("/webhooks/", "/files/")
+PUBLIC_PREFIXES = ("/webhooks/", "/files/", "/uploads/")
 
 
 class InsecureBind(Exception):

@@ -48,6 +48,7 @@ def _check_session(target: list[str], tmp_path: Path, env: dict[str, str] | None
     templates = _inspect(target, "--method", "resources/templates/list", env=env)["resourceTemplates"]
     assert {t["uriTemplate"] for t in templates} == {
         "photo://results/{result_id}",
+        "photo://uploads/{upload_id}",
         "photo://styles/{feature}",
         "photo://styles/{feature}/{style_group_id}",
         "photo://styles/{feature}/{style_group_id}/{style_id}",

@@ -29,7 +29,7 @@ async def _tools(client: Client) -> list[dict]:
 
 async def test_every_tool_is_described_and_honestly_annotated(client: Client) -> None:
     tools = {t["name"]: t for t in await _tools(client)}
-    assert set(tools) == READ_ONLY | LOCAL_EDITS | PAID | {"cancel_job"}
+    assert set(tools) == READ_ONLY | LOCAL_EDITS | PAID | {"cancel_job", "pick_image"}
     for name, tool in tools.items():
         assert tool.get("title"), name
         assert len(tool["description"]) > 60 and "\n    " not in tool["description"], name

@@ -2,7 +2,8 @@
 
 Accepted: an absolute or `~` path, a relative path (resolved against the output dir,
 never the process cwd), a `file://` URI, an `http(s)://` URL, a `photo://results/{id}`
-URI from an earlier result, or a `data:image/...;base64,` URI.
+URI from an earlier result, a `photo://uploads/{id}` URI of a picture the user handed
+over, or a `data:image/...;base64,` URI.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from tools.core.echo import quoted, shorten
 from tools.core.errors import InvalidInput, NotFound
 from tools.core.fetch import SafeFetcher
 from tools.core.principals import CALLER, STATIC_PRINCIPAL, owner_of
-from tools.core.results import RESULT_URI_PREFIX, ResultRecord, ResultStore
+from tools.core.results import RESULT_URI_PREFIX, UPLOAD_URI_PREFIX, ResultRecord, ResultStore
 
 MAX_DATA_URI_BYTES = 15 * 1024 * 1024
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -127,6 +128,12 @@ class ImageResolver:
                     "result (resources/list shows recent ones)."
                 )
             record, data = await self.store.read(result_id)
+            return ImageSource(ref, "result", self.fetcher, result=record, path=record.path, data=data)
+        if lower.startswith(UPLOAD_URI_PREFIX):  # a picture the user handed over (viewer, upload URL)
+            upload_id = ref[len(UPLOAD_URI_PREFIX) :].strip("/")
+            if not re.fullmatch(r"[0-9A-Za-z_-]{1,64}", upload_id):
+                raise NotFound("No such upload; uploads look like photo://uploads/<id> (resources/list shows them).")
+            record, data = await self.store.read(upload_id, kind="upload")
             return ImageSource(ref, "result", self.fetcher, result=record, path=record.path, data=data)
         if lower.startswith("photo://"):
             raise InvalidInput(f"Unknown photo:// URI {quoted(ref)}; results look like photo://results/<id>.")

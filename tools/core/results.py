@@ -24,11 +24,15 @@ import anyio.to_thread
 from tools.core.db import Database
 from tools.core.echo import quoted
 from tools.core.errors import NotFound
-from tools.core.principals import CALLER, Owner, owned, visible_to
+from tools.core.principals import CALLER, Owner, owned, owner_of, visible_to
 
 log = logging.getLogger("photo_mcp.results")
 
 RESULT_URI_PREFIX = "photo://results/"
+# Pictures the user handed over (the viewer's drop zone, an upload URL): stored and indexed like
+# results, as operation "upload", and addressed as photo://uploads/{id}.
+UPLOAD_URI_PREFIX = "photo://uploads/"
+UPLOAD_OPERATION = "upload"
 # Temp files of `write_atomic`: a prefix no other program uses, so the start-up sweep can never
 # delete a file this server did not write (the output dir may be a shared one like ~/Pictures).
 TEMP_PREFIX = ".photo-mcp-tmp-"
@@ -69,8 +73,12 @@ class ResultRecord:
     principal: str | None = None
 
     @property
+    def is_upload(self) -> bool:
+        return self.operation == UPLOAD_OPERATION
+
+    @property
     def uri(self) -> str:
-        return RESULT_URI_PREFIX + self.id
+        return (UPLOAD_URI_PREFIX if self.is_upload else RESULT_URI_PREFIX) + self.id
 
     @property
     def name(self) -> str:
@@ -219,8 +227,21 @@ class ResultStore:
         )
         return record
 
-    async def get(self, result_id: str, *, principal: Owner = CALLER) -> ResultRecord:
-        """Find a result by id.
+    async def save_upload(
+        self, data: bytes, *, mime_type: str, width: int, height: int, name: str, principal: Owner = CALLER
+    ) -> ResultRecord:
+        """Store a picture the user handed over (already sniffed) as photo://uploads/{id}.
+
+        Raises:
+            OSError: if the file cannot be written.
+        """
+        who = owner_of(principal)
+        lineage = Lineage(UPLOAD_OPERATION, "user", principal=who if isinstance(who, str | None) else None)
+        meta = {"name": name}
+        return await self.save(data, mime_type=mime_type, width=width, height=height, lineage=lineage, meta=meta)
+
+    async def get(self, result_id: str, *, kind: str = "any", principal: Owner = CALLER) -> ResultRecord:
+        """Find a result by id (`kind="upload"`: only an upload).
 
         Raises:
             NotFound: if no such result exists (or its file was deleted).
@@ -228,6 +249,13 @@ class ResultStore:
         row = await self.db.run(lambda c: c.execute("SELECT * FROM results WHERE id=?", (result_id,)).fetchone())
         if row is not None and not visible_to(row["principal"], principal):  # another's: as if unknown
             row = None
+        if row is not None and kind == "upload" and row["operation"] != UPLOAD_OPERATION:
+            row = None
+        if row is None and kind == "upload":
+            raise NotFound(
+                f"No upload with id {quoted(result_id)}. Use a photo://uploads/<id> URI from the picture picker "
+                "(resources/list shows recent ones)."
+            )
         if row is None:
             raise NotFound(
                 f"No result with id {quoted(result_id)}. Use a photo://results/<id> URI from an earlier tool result "
@@ -296,12 +324,14 @@ class ResultStore:
         log.warning("Re-indexed %d result file(s) from %s.", added, self.directory)
         return added
 
-    async def read(self, result_id: str, *, principal: Owner = CALLER) -> tuple[ResultRecord, bytes]:
-        """The record and its file's bytes.
+    async def read(
+        self, result_id: str, *, kind: str = "any", principal: Owner = CALLER
+    ) -> tuple[ResultRecord, bytes]:
+        """The record and its file's bytes (`kind="upload"`: only an upload).
 
         Raises:
             NotFound: if the result is unknown or its file is gone.
         """
-        record = await self.get(result_id, principal=principal)
+        record = await self.get(result_id, kind=kind, principal=principal)
         data = await anyio.Path(record.path).read_bytes()
         return record, data

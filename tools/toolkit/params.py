@@ -14,7 +14,8 @@ ImageRef = Annotated[
     Field(
         description=(
             "The image: an absolute or ~ path, a file:// URI, an http(s) URL, a photo://results/<id> URI "
-            "from an earlier result, or a data:image/...;base64, URI."
+            "from an earlier result, a photo://uploads/<id> URI of the user's own photo (pick_image), or a "
+            "data:image/...;base64, URI."
         ),
         examples=["~/Pictures/shoe.jpg", "photo://results/3f9a2c1b7d4e", "https://example.com/photo.png"],
         min_length=1,
