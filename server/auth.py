@@ -213,6 +213,9 @@ class OAuthGate:
         if scope["type"] == "lifespan":
             await self.app(scope, receive, self._closing(send))
             return
+        if scope["type"] != "http":  # no WebSocket routes here: close before anything is served
+            await send({"type": "websocket.close", "code": 1008})
+            return
         path = scope.get("path", "")
         if scope["type"] == "http" and path in self.metadata_paths:
             await self.metadata(scope, receive, send)

@@ -160,13 +160,19 @@ class Settings(BaseSettings):
     @field_validator("allowed_dirs", mode="before")
     @classmethod
     def _split_paths(cls, value: Any) -> Any:
+    @field_validator("oauth_required_scopes", mode="before")
+    @classmethod
+    def _split_scopes(cls, value: Any) -> Any:
+        # OAuth writes scopes space-separated; commas work too.
+        if isinstance(value, str):
+            return [p for p in value.replace(",", " ").split() if p]
+        return value
+
         if isinstance(value, str):
             return [p for p in value.split(os.pathsep) if p.strip()]
         return value
 
-    @field_validator(
-        "allowed_hosts", "background_providers", "oauth_required_scopes", "oauth_algorithms", mode="before"
-    )
+    @field_validator("allowed_hosts", "background_providers", "oauth_algorithms", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
