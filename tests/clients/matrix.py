@@ -38,7 +38,7 @@ OLD_CLIENTS = (
 OTHER_CLIENTS = (
     Row("Python `mcp`", "2.3.0", "2025-11-25 and 2026-07-28", ("stdio", "http", "sse"),
         ("tests/test_protocol_eras.py", "tests/test_transports.py")),
-    Row("MCP Inspector CLI", "2.12.0", "its SDK's latest (TS client 2.3.1)", ("stdio", "http"),
+    Row("MCP Inspector CLI", "2.12.0", "2025-11-25", ("stdio", "http"),
         ("tests/test_inspector.py",), "HTTP with a bearer token"),
     Row("MCP conformance suite `@modelcontextprotocol/conformance`", "0.1.16", "2025-11-25", ("http",),
         ("tests/test_conformance.py",), "scenarios that do not apply: see below"),
