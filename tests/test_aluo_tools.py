@@ -114,7 +114,7 @@ async def test_edit_photo_uploads_files_streams_progress_and_reads_back(tmp_path
     assert [i.format for i in imgs] == ["JPEG", "JPEG"] and imgs[0].size == (51, 64)  # 4:5 at the fake's 64 px
     assert all(Path(i["path"]).is_file() for i in out["images"])
     assert [b.type for b in result.content] == ["text", "resource_link", "resource_link", "image", "image"]
-    assert "40 credits" in result.content[0].text
+    assert "80 credits" in result.content[0].text  # 40 per output image
     # What Aluo saw: one multipart submit with file parts and the documented fields.
     (post,) = api_requests(fake, "/api/photo-editor/generate")
     assert sorted(post.files) == ["file0", "file1"]
@@ -132,11 +132,12 @@ async def test_edit_photo_uploads_files_streams_progress_and_reads_back(tmp_path
     values = [v for v, _, _ in progress]
     assert values == sorted(values) and progress[-1][:2] == (100, 100)
     # Charges: the fake, the tool's credits and the ledger agree.
-    assert [c.amount for c in fake.charges] == [40]
-    assert out["credits"] == {"estimated": 40, "charged": 40}
+    assert [c.amount for c in fake.charges] == [80]
+    assert out["credits"] == {"estimated": 80, "charged": 80}
     assert out["details"]["aluo_task_id"] == fake.charges[0].task_id
-    assert before["balance"] is None and "unknown until the first paid call" in before["detail"]
-    assert after["balance"] == fake.balance == 960 and after["spent_today_here"] == 40
+    # Aluo documents no balance field: unknown before and after (this server's ledger still counts).
+    assert before["balance"] is None and "no balance endpoint" in before["detail"]
+    assert after["balance"] is None and fake.balance == 920 and after["spent_today_here"] == 80
 
 
 async def test_edit_photo_passes_urls_through_without_downloading(tmp_path: Path) -> None:
@@ -183,7 +184,7 @@ async def test_generate_product_photo_variants_format_ratio_and_resolution(tmp_p
 
 
 async def test_generate_background_charges_what_aluo_reports(tmp_path: Path) -> None:
-    fake = FakeAluo(background_cost=2)
+    fake = FakeAluo(background_cost=2, credit_fields=True)  # an answer that says what it deducted
     async with connected(tmp_path, fake) as (client, _):
         result = await call(client, "generate_background", {"prompt": "soft grey studio backdrop"})
         assert not result.is_error, result.content
@@ -425,4 +426,4 @@ async def test_streamable_http_edit_and_remove_background(tmp_path: Path, workdi
     assert len(edited.structured_content["images"]) == 2
     assert any("running on Aluo" in (m or "") for _, _, m in progress)
     assert cut_img.mode == "RGBA" and cut_img.size == (60, 40)
-    assert [c.amount for c in fake.charges] == [40, 1]
+    assert [c.amount for c in fake.charges] == [80, 1]  # the edit made two images

@@ -135,7 +135,7 @@ async def test_chained_result_reuses_dst_id_and_request_ids_increment(tmp_path: 
     assert len(_reqs(fake, "POST", f"{V1}/file/")) == 1 and len(_reqs(fake, "PUT", "/upload/")) == 1
     runs = [r.json for r in _reqs(fake, "POST", f"{V1}/task/hair-style")]
     assert [r["payload"]["file_sets"]["src_ids"] for r in runs[1:]] == [[dst_id], [dst_id]]
-    assert [r["request_id"] for r in runs] == [0, 0, 1]  # per source file; a new run increments
+    assert [r["request_id"] for r in runs] == [0, 1, 2]  # one counter per account: every run is new
     assert len(fake.charges) == 3
 
 
@@ -398,6 +398,14 @@ async def test_six_concurrent_hairstyle_jobs_under_the_rate_limits(tmp_path: Pat
     assert any(m.startswith("waiting for YouCam rate-limit capacity") for m in messages)
 
 
+async def _until_the_task_exists(client: Client, fake: FakeYouCam, handed_off: Any) -> None:
+    """Wait (by the job's outcome, not the clock) until the job has created its task at YouCam."""
+    job_id = handed_off.structured_content["job_id"]
+    with anyio.fail_after(30):
+        while not fake.tasks:
+            await client.call_tool("get_job", {"job_id": job_id, "wait_seconds": 0.2})
+
+
 async def test_a_job_resumes_after_a_restart(tmp_path: Path, workdir: Path) -> None:
     fake = FakeYouCam(polling_interval_ms=20, polls_until_done=40)
     async with serve(fake.app) as base:
@@ -405,6 +413,7 @@ async def test_a_job_resumes_after_a_restart(tmp_path: Path, workdir: Path) -> N
         async with Client(build_server(settings)) as client:
             first = await client.call_tool("simulate_aging", {"image": _photo(workdir)})
             assert first.structured_content["status"] == "running"
+            await _until_the_task_exists(client, fake, first)
         # The server is gone: the task keeps running at YouCam; a new server resumes polling it.
         fake.polls_until_done = 0
         async with Client(build_server(youcam_settings(tmp_path, fake, base))) as client:
@@ -420,6 +429,7 @@ async def test_a_task_lost_during_a_restart_fails_with_nothing_charged(tmp_path:
     async with serve(fake.app) as base:
         async with Client(build_server(youcam_settings(tmp_path, fake, base, wait_seconds=0.3))) as client:
             first = await client.call_tool("colorize_photo", {"image": _photo(workdir)})
+            await _until_the_task_exists(client, fake, first)
         await anyio.sleep(0.5)  # the loss window passes while no server runs (the condition under test)
         async with Client(build_server(youcam_settings(tmp_path, fake, base))) as client:
             done = await client.call_tool("get_job", {"job_id": first.structured_content["job_id"], "wait_seconds": 10})
