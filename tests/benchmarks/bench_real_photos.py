@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 import time
@@ -539,7 +538,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=("matting", "enhance", "colour"), action="append")
     args = parser.parse_args(argv)
     only = set(args.only or ("matting", "enhance", "colour"))
-    out: list[str] = [f"# Offline backend on real photos ({os.cpu_count()} cores)", ""]
+    from tests.benchmarks.procstats import load, machine
+
+    out: list[str] = [f"# Offline backend on real photos ({machine()}; load average {load()})", ""]
     photos = real_photos()
     if "matting" in only:
         comps = composites()
@@ -552,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         out += bench_enhance(photos)
     if "colour" in only:
         out += bench_colour(photos)
+    out += ["", f"load average at the end: {load()}"]
     print("\n".join(out))
     return 0
 

@@ -90,7 +90,7 @@ def test_available_and_install_hint() -> None:
 def test_import_is_cheap() -> None:
     code = (
         "import sys, tools.providers.local, tools.providers.local.model\n"
-        "import tools.providers.local.matting, tools.providers.local.edits\n"
+        "import tools.providers.local.matting, tools.providers.local.edits, tools.providers.local.models\n"
         "heavy = {'numpy', 'cv2', 'onnxruntime', 'rembg'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
         "assert tools.providers.local.available()\n"

@@ -104,7 +104,7 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float = 
 def guided_filter_colour(
     guide: np.ndarray, src: np.ndarray, radius: int, eps: float = _EPS, subsample: int = 1
 ) -> np.ndarray:
-    """He et al.'s guided filter with a colour (HxWx3 float32, [0, 1]) guide; HxW float32 in and out.
+    """He et al.'s guided filter with a colour guide (HxWx3: float32 in [0, 1], or uint8); HxW float32 src/out.
 
     Like `guided_filter`, but the local linear model is ``q = a·I + b`` with a 3-vector ``a``, so an
     edge between two colours of equal brightness is followed as well as a light/dark one. The 3×3
@@ -122,13 +122,14 @@ def guided_filter_colour(
     if radius < 1:
         raise ValueError("radius must be >= 1")
     h, w = src.shape
+    unit = np.float32(1.0 / 255.0 if guide.dtype == np.uint8 else 1.0)  # uint8 guides are scaled to [0, 1]
     if subsample > 1:
         size = (max(1, round(w / subsample)), max(1, round(h / subsample)))
-        g = cv2.resize(guide, size, interpolation=cv2.INTER_AREA)
+        g = cv2.resize(guide, size, interpolation=cv2.INTER_AREA).astype(np.float32) * unit
         p = cv2.resize(src, size, interpolation=cv2.INTER_AREA)
         r = max(1, round(radius / subsample))
     else:
-        g, p, r = guide, src, radius
+        g, p, r = guide.astype(np.float32) * unit, src, radius
     ksize = (2 * r + 1, 2 * r + 1)
 
     def box(x: np.ndarray) -> np.ndarray:
@@ -162,12 +163,16 @@ def guided_filter_colour(
     )
     b = mean_p - (a * mean_i).sum(axis=2)
     mean_a, mean_b = box(a), box(b)
-    if subsample > 1:
-        mean_a = cv2.resize(mean_a, (w, h), interpolation=cv2.INTER_LINEAR)
-        mean_b = cv2.resize(mean_b, (w, h), interpolation=cv2.INTER_LINEAR)
-    out = mean_b
-    for c in range(3):
-        out += mean_a[..., c] * guide[..., c]
+    del g, p, a, b, cov, mean_i, v
+    out = cv2.resize(mean_b, (w, h), interpolation=cv2.INTER_LINEAR) if subsample > 1 else mean_b
+    for c in range(3):  # one channel at a time: full-resolution temporaries of one plane only
+        a_c = np.ascontiguousarray(mean_a[..., c])
+        if subsample > 1:
+            a_c = cv2.resize(a_c, (w, h), interpolation=cv2.INTER_LINEAR)
+        plane = guide[..., c].astype(np.float32)
+        plane *= unit
+        plane *= a_c
+        out += plane
     return out
 
 
@@ -185,12 +190,11 @@ def refine_alpha(img: Image.Image, alpha_small: np.ndarray, *, colour: bool = Tr
     w, h = img.size
     long_side = max(w, h)
     coarse = cv2.resize(alpha_small.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    # The upsampled mask edge is ~long_side/320 px wide; the filter radius must cover it.
-    radius = max(2, round(1.5 * long_side / 320))
+    # The upsampled mask edge is ~long_side/model_side px wide; the filter radius must cover it.
+    radius = max(2, round(1.5 * long_side / max(alpha_small.shape)))
     subsample = max(1, long_side // _GUIDE_WORK_SIDE)
     if colour:
-        guide = np.asarray(img.convert("RGB"), dtype=np.float32)
-        guide *= np.float32(1.0 / 255.0)
+        guide = np.asarray(img.convert("RGB"))  # uint8: scaled inside, plane by plane
         alpha = guided_filter_colour(guide, coarse, radius, _EPS, subsample)
         lo, hi = _SNAP_LO_COLOUR, _SNAP_HI_COLOUR
     else:

@@ -6,6 +6,7 @@ package's Python code is never imported: the file is found through the distribut
 bytes themselves are handed to onnxruntime, so what runs is exactly what was hashed. Nothing is ever
 downloaded.
 
+``PHOTO_MCP_LOCAL_MODEL`` may choose a stronger model instead (see `models`: fetched once, verified).
 One `onnxruntime.InferenceSession` is created lazily under a lock and shared; ``session.run`` is
 thread-safe, so concurrent `predict_mask` calls are fine (they just share the CPU).
 """
@@ -30,11 +31,13 @@ __all__ = [
     "MODEL_MD5",
     "MODEL_SHA256",
     "ModelChecksumError",
+    "active_model",
     "get_session",
     "locate_model",
     "predict_alpha",
     "predict_mask",
     "read_verified_model",
+    "reset_session",
 ]
 
 MODEL_FILE = "rembg/u2netp.onnx"
@@ -110,17 +113,31 @@ def _threads() -> int:
 def get_session() -> Any:
     """The shared `onnxruntime.InferenceSession`, created on first use (thread-safe, ~0.2-0.4 s).
 
+    The model is the one ``PHOTO_MCP_LOCAL_MODEL`` chooses (`models.resolve`: a stronger one is
+    fetched and verified on first use), else the shipped u2netp.
+
     Raises:
         LocalAIUnavailable: onnxruntime or the model file is missing, or the session cannot be built.
         ModelChecksumError: the model file failed verification.
     """
+    return _active()[1]
+
+
+def active_model() -> Any:
+    """The `models.ModelSpec` of the model the shared session runs."""
+    return _active()[0]
+
+
+def _active() -> tuple[Any, Any]:
     global _session
     if _session is not None:
         return _session
     with _lock:
         if _session is None:
+            from .models import resolve
+
             ort = import_optional("onnxruntime")
-            data = read_verified_model()
+            spec, data = resolve()
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = _threads()
             opts.inter_op_num_threads = 1
@@ -130,34 +147,47 @@ def get_session() -> Any:
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             opts.log_severity_level = 3
             try:
-                _session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+                session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
             except Exception as exc:  # onnxruntime raises its own (non-public) exception types
-                raise LocalAIUnavailable(f"onnxruntime cannot load the model: {exc}") from exc
+                raise LocalAIUnavailable(f"onnxruntime cannot load the model {spec.name}: {exc}") from exc
+            _session = (spec, session)
     return _session
 
 
-def _model_input(img: Image.Image) -> np.ndarray:
+def reset_session() -> None:
+    """Forget the shared session (the next call loads the model ``PHOTO_MCP_LOCAL_MODEL`` names)."""
+    global _session
+    with _lock:
+        _session = None
+
+
+def _model_input(img: Image.Image, spec: Any = None) -> np.ndarray:
     np = import_optional("numpy")
+    size = spec.input_size if spec is not None else INPUT_SIZE
+    mean = spec.mean if spec is not None else _MEAN
+    std = spec.std if spec is not None else _STD
     rgb = img if img.mode == "RGB" else img.convert("RGB")
-    small = rgb.resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    small = rgb.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
     arr = np.asarray(small, dtype=np.float32)
     arr /= max(float(arr.max()), 1.0)
-    arr -= np.asarray(_MEAN, dtype=np.float32)
-    arr /= np.asarray(_STD, dtype=np.float32)
+    arr -= np.asarray(mean, dtype=np.float32)
+    arr /= np.asarray(std, dtype=np.float32)
     return np.ascontiguousarray(arr.transpose(2, 0, 1)[np.newaxis])
 
 
 def predict_alpha(img: Image.Image) -> np.ndarray:
-    """The model's saliency map at 320×320, min-max normalised to float32 in [0, 1].
+    """The model's saliency map at its input size (320² for u2netp), min-max normalised to [0, 1].
 
     Raises:
         LocalAIUnavailable / ModelChecksumError: see `get_session`.
     """
     np = import_optional("numpy")
-    session = get_session()
-    feed = {session.get_inputs()[0].name: _model_input(img)}
+    spec, session = _active()
+    feed = {session.get_inputs()[0].name: _model_input(img, spec)}
     first = session.get_outputs()[0].name
     pred = np.asarray(session.run([first], feed)[0], dtype=np.float32)[0, 0]
+    if spec.output == "sigmoid":
+        pred = 1.0 / (1.0 + np.exp(-pred))
     lo, hi = float(pred.min()), float(pred.max())
     if hi - lo < 1e-6:
         return np.zeros_like(pred)
