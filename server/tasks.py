@@ -35,6 +35,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.extension import Extension, MethodBinding
 from mcp.server.mcpserver import Context
@@ -222,6 +223,8 @@ class Tasks(Extension):
             return base | {"status": "completed", "result": detail}
         if state == "cancelled":
             return base | {"status": "cancelled", "statusMessage": "Cancelled before anything was sent."}
+        if state == "working":  # the answers arrived; the call is being started again
+            return base | {"status": "working", "statusMessage": "Starting with the person's answer."}
         if state != "job":
             message = (detail or {}).get("message", "The task failed.")
             return base | {"status": "failed", "statusMessage": message, "error": detail}
@@ -274,11 +277,16 @@ class Tasks(Extension):
                 call.arguments or {},
                 Context(request_context=ctx, mcp_server=self._server, input_params=call),
             )
-        except ToolError as exc:
+        except ToolError as exc:  # what the SDK's tools/call handler answers for it too
             result = CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
         except MCPError as exc:
             await store.move(row["task_id"], "failed", detail=exc.error.model_dump(mode="json", exclude_none=True))
             return {}
+        except BaseException:  # the update request was cancelled: never leave the task "working"
+            with anyio.CancelScope(shield=True):
+                message = "The call was interrupted while starting; call the tool again."
+                await store.move(row["task_id"], "failed", detail={"code": INTERNAL_ERROR, "message": message})
+            raise
         finally:
             _handoff.reset(token)
         if isinstance(result, InputRequiredResult):
