@@ -19,15 +19,28 @@ import hmac
 import logging
 import time
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import httpx2
-import jwt
 from mcp.server.auth.provider import AccessToken
 
 from tools.core.principals import ALL_SCOPES
+
+if TYPE_CHECKING:
+    import jwt
+else:
+
+    class _LazyJWT:
+        """PyJWT (and the cryptography it loads) is imported on the first token check, not at start-up."""
+
+        def __getattr__(self, name: str) -> Any:
+            import jwt
+
+            return getattr(jwt, name)
+
+    jwt = _LazyJWT()
 
 log = logging.getLogger("photo_mcp.auth")
 
