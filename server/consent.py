@@ -123,11 +123,20 @@ def _provider_names(names: tuple[str, ...]) -> str:
     return f"{titles[0]} (or, if it cannot run, {', '.join(titles[1:])})"
 
 
-def question(title: str, quote: Quote, spent: float, settings: Settings) -> str:
+def _subject(args: dict[str, Any]) -> str:
+    """The call's prompt, shortened, so the person sees what the credits are for."""
+    prompt = args.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return ""
+    text = " ".join(prompt.split())
+    return f' "{text[:80]}…"' if len(text) > 80 else f' "{text}"'
+
+
+def question(title: str, quote: Quote, spent: float, settings: Settings, args: dict[str, Any] | None = None) -> str:
     cap = f" of a daily cap of {settings.max_credits_per_day:g}" if settings.max_credits_per_day is not None else ""
     units = f" ({quote.units} images)" if quote.units > 1 else ""
     return (
-        f"{title}: run {quote.operation}{units} on {_provider_names(quote.providers)} for about "
+        f"{title}{_subject(args or {})}: run {quote.operation}{units} on {_provider_names(quote.providers)} for about "
         f"{quote.credits:g} credits? Today's spend so far: {spent:g} credits{cap}. "
         "Nothing is sent to the provider until you accept."
     )
@@ -165,7 +174,7 @@ def resolver_for(name: str, title: str, quote: QuoteFn, arg_names: list[str]) ->
                     "this client cannot ask (it declares no elicitation support). Nothing was sent."
                 )
             return NotAsked("the client cannot ask")
-        return Elicit(question(title, q, await rt.ledger.spent_today(), settings), Approve)
+        return Elicit(question(title, q, await rt.ledger.spent_today(), settings, args), Approve)
 
     params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
     params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in arg_names]

@@ -102,6 +102,7 @@ async def test_accept_charges_once_decline_sends_nothing_no_capability_runs_on_c
         assert sent_work(fake) == [] and fake.charges == []
         (question,) = no.messages
         assert "generate_product_photo" in question and "Aluo AI" in question
+        assert '"A red mug on a table"' in question  # what the credits are for
         assert "80 credits" in question and "Today's spend so far: 0 credits" in question
         assert not declined.is_error and declined.structured_content["status"] == "cancelled"
         assert declined.structured_content["credits"] == {"estimated": 80.0, "charged": 0.0}
