@@ -179,7 +179,8 @@ def _set(**knobs: Any) -> Setup:
         (_fail(SUBMIT, 400), {}, "rejected the request as invalid (HTTP 400)", 0, 0, 1),
         (_fail(SUBMIT, 429, times=4), {}, "rate limiting", 0, 0, 4),
         (_fail(SUBMIT, 500), {}, "HTTP 500", 0, 0, 1),
-        (_set(fail_jobs=True), {}, "refunds the credit", 0, 0, 1),
+        # Removedo's documents do not say whether a failed job is refunded: booked as charged.
+        (_set(fail_jobs=True), {}, "do not say whether failed jobs are refunded", 1, 1, 1),
         (_fail("/api/v1/jobs/", 404), {}, "does not know job", 1, 1, 1),
         (_fail("/api/v1/jobs/", 401), {}, "already submitted and charged 1 credit", 1, 1, 1),
         (_fail("/api/v1/jobs/", 500, times=4), {}, "HTTP 500", 1, 1, 1),
