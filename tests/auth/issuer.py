@@ -13,8 +13,9 @@ What photo-mcp's tests need from an identity provider, done by Authlib's own gra
 
 Access tokens are JWTs (RFC 9068, RS256) whose `aud` is the RFC 8707 `resource` the client asked
 for, or opaque strings (`opaque=True`) that only introspection can explain. Scopes granted are
-what was asked, cut to what the person (or client) is allowed. `mint` signs a token directly,
-for the negative cases (another audience, another issuer, expired, a key of nobody's).
+what was asked (everything when nothing was), cut to what the person (or client) is allowed.
+`mint` signs a token directly, for the negative cases (another audience, another issuer,
+expired, a key of nobody's).
 """
 
 from __future__ import annotations
@@ -232,7 +233,8 @@ class Issuer:
             def save_authorization_code(self, code: str, request: Any) -> None:
                 user: User = request.user
                 allowed = issuer.grants.get(user.subject, set(ALL))
-                scope = " ".join(s for s in (request.payload.scope or "").split() if s in allowed)
+                asked = request.payload.scope or " ".join(ALL)  # no scope asked: the default, everything
+                scope = " ".join(s for s in asked.split() if s in allowed)
                 issuer.codes[code] = Code(
                     code=code,
                     client_id=request.client.get_client_id(),
@@ -264,6 +266,13 @@ class Issuer:
             def authenticate_token(self, request: Any) -> str:
                 return "open-registration"
 
+            def generate_client_info(self, request: Any) -> dict[str, Any]:
+                info = super().generate_client_info(request)
+                if request.payload.data.get("token_endpoint_auth_method") == "none":  # a public client: no secret
+                    info.pop("client_secret", None)
+                    info.pop("client_secret_expires_at", None)
+                return info
+
             def resolve_public_key(self, request: Any) -> None:
                 return None
 
@@ -274,7 +283,7 @@ class Issuer:
                 method = client_metadata.get("token_endpoint_auth_method", "client_secret_basic")
                 client = Client(
                     client_info["client_id"],
-                    client_info["client_secret"] if method != "none" else None,
+                    client_info.get("client_secret") if method != "none" else None,
                     redirect_uris=list(client_metadata.get("redirect_uris", [])),
                     grant_types=list(client_metadata.get("grant_types", ["authorization_code"])),
                     response_types=list(client_metadata.get("response_types", ["code"])),

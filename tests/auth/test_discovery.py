@@ -1,4 +1,5 @@
-"""Real OAuth clients find their way in from our 401 alone: the MCP Python SDK's `mcp.client.auth`.
+"""Real OAuth clients find their way in from our 401 alone: the MCP Python SDK's `mcp.client.auth`
+and the TypeScript SDK's (1.17, `tests/auth/ts_oauth_client.mjs`; .ci/run installs it).
 
 Nothing is configured in the client but photo-mcp's URL (and, for the service, its client
 credentials). On the first request the client gets our 401, follows `resource_metadata` to the
@@ -11,11 +12,15 @@ redirects with the code), so the flow runs headless but every hop is real HTTP.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import httpx2
+import pytest
 from mcp import ClientSession
 from mcp.client.auth import OAuthClientProvider, TokenStorage
 from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
@@ -139,3 +144,29 @@ async def test_a_service_signs_in_with_client_credentials(tmp_path: Path, issuer
                 # The issuer granted only photo:read to this service: editing is refused, by name.
                 edit = await mcp.call_tool("resize_image", {"image": data_uri(), "width": 24})
                 assert edit.is_error and "'photo:edit'" in text_of(edit)
+
+
+TS_SDK = Path(os.environ.get("PHOTO_MCP_OLD_CLIENTS_DIR") or Path(__file__).parents[2] / ".ci" / "clients")
+TS_SDK = TS_SDK / "node_modules" / "sdk-1.17"
+
+
+async def test_the_typescript_sdk_discovers_registers_and_signs_in_from_our_401(tmp_path: Path, issuer: Issuer) -> None:
+    node = shutil.which("node")
+    if node is None or not (TS_SDK / "package.json").exists():
+        if os.environ.get("PHOTO_MCP_REQUIRE_OLD_CLIENTS"):
+            pytest.fail("PHOTO_MCP_REQUIRE_OLD_CLIENTS is set but the TypeScript SDK 1.17 is not installed")
+        pytest.skip("the TypeScript SDK 1.17 is not installed (.ci/run installs it into .ci/clients)")
+    issuer.login_as = "tess"
+    script = Path(__file__).with_name("ts_oauth_client.mjs")
+    with anyio.fail_after(90):
+        async with photo_mcp(tmp_path, issuer) as served:
+            done = await anyio.run_process([node, str(script), str(TS_SDK), served.mcp], check=False)
+            assert done.returncode == 0, done.stderr.decode()[-2000:].replace("\\n", "\n")
+            report = json.loads(done.stdout.decode().strip().splitlines()[-1])
+            assert not report.get("error") and report["isError"] is False, report
+            (visit,) = report["visited"]
+            assert visit.startswith(issuer.url + "/authorize?") and report["resource"] == served.mcp
+            assert report["registered"] in issuer.clients
+            assert set(report["scope"].split()) == {"photo:read", "photo:edit", "photo:spend"}
+            async with session(served.mcp, token_for(issuer, served, "tess")) as tess:
+                assert report["uri"] in [str(r.uri) for r in (await tess.list_resources()).resources]
