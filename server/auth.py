@@ -125,9 +125,12 @@ class RequireToken(RequireAuthMiddleware):
     """The SDK's gate, answering as RFC 6750 and the MCP spec ask: no `error` when no token came,
     `invalid_token` with the reason for a refused one, `insufficient_scope` with the scopes needed."""
 
-    def __init__(self, app: ASGIApp, required_scopes: list[str], resource_metadata_url: AnyHttpUrl, issuer: str):
+    def __init__(
+        self, app: ASGIApp, required_scopes: list[str], resource_metadata_url: AnyHttpUrl, issuer: str, static: bool
+    ):
         super().__init__(app, required_scopes, resource_metadata_url)
         self.issuer = issuer
+        self.static = static  # a static token is configured too
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         user = scope.get("user")
@@ -151,10 +154,11 @@ class RequireToken(RequireAuthMiddleware):
             parts = [f'error="{error}"', f'error_description="{description}"', *parts]
         if error == "insufficient_scope":
             parts.append(f'scope="{" ".join(self.required_scopes)}"')
+        static = ", or the operator's PHOTO_MCP_AUTH_TOKEN," if self.static else ""
         message = (
             f"This photo-mcp server needs an OAuth access token from {self.issuer} for this server "
-            f"(discovery: {self.resource_metadata_url}), or the operator's PHOTO_MCP_AUTH_TOKEN, sent as "
-            f"'Authorization: Bearer <token>'. Refused: {description}."
+            f"(discovery: {self.resource_metadata_url}){static} sent as 'Authorization: Bearer <token>'. "
+            f"Refused: {description}."
         )
         if error == "insufficient_scope":
             message = (
@@ -204,7 +208,9 @@ class OAuthGate:
         routes.append(Route(ROOT_METADATA_PATH, endpoint=routes[0].endpoint, methods=["GET", "OPTIONS"]))
         self.metadata_paths = {r.path for r in routes}
         self.metadata = Starlette(routes=routes)
-        gate = RequireToken(app, auth.required_scopes or [], metadata_url, issuer)
+        gate = RequireToken(
+            app, auth.required_scopes or [], metadata_url, issuer, configured_token(settings) is not None
+        )
         self.protected = AuthenticationMiddleware(
             AuthContextMiddleware(gate), backend=BearerAuthBackend(verifier, resource_server_url=url)
         )

@@ -15,9 +15,11 @@ No cryptography here: PyJWT checks signatures and claims.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import time
+from collections import OrderedDict
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -48,6 +50,10 @@ STATIC_CLIENT = "photo-mcp-static-token"  # the client_id the static token is gi
 FETCH_TIMEOUT_S = 10.0
 JWKS_MAX_AGE_S = 3600.0  # a key set older than this is fetched again on the next token
 JWKS_MIN_REFRESH_S = 10.0  # an unknown kid refetches at most this often (a flood of forged kids)
+# An active answer is trusted this long (never past the token's expiry): one introspection per
+# token per half minute, not one per HTTP request; a revoked token stops working within it.
+INTROSPECTION_CACHE_S = 30.0
+INTROSPECTION_CACHE_SIZE = 1024
 
 # Why the last token of this request was refused (read by the 401 answer in the same task).
 refusal: ContextVar[str | None] = ContextVar("photo_mcp_token_refusal", default=None)
@@ -249,8 +255,23 @@ class IntrospectionVerifier:
         self.issuer, self.audience, self.url, self.leeway = issuer, audience, url, leeway
         self._auth = httpx2.BasicAuth(client_id, client_secret or "") if client_id else None
         self.http = http or _Http()
+        self._cache: OrderedDict[str, tuple[float, AccessToken]] = OrderedDict()  # sha256(token) -> answer
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        key = hashlib.sha256(token.encode()).hexdigest()
+        cached = self._cache.get(key)
+        fresh = cached is not None and cached[0] > time.monotonic()
+        if fresh and (cached[1].expires_at is None or cached[1].expires_at + self.leeway >= time.time()):
+            return cached[1]
+        self._cache.pop(key, None)
+        access = await self._introspect(token)
+        if access is not None:
+            self._cache[key] = (time.monotonic() + INTROSPECTION_CACHE_S, access)
+            while len(self._cache) > INTROSPECTION_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return access
+
+    async def _introspect(self, token: str) -> AccessToken | None:
         try:
             response = await self.http.client.post(
                 self.url,
