@@ -316,8 +316,11 @@ def _cases() -> list[Case]:
             add(op, "401-bad-key", err("check REMOVEDO_API_KEY"), settings={"REMOVEDO_API_KEY": "sk_live_nope_000"})
             add(op, "402-no-credits", err("HTTP 402"), knobs={"credits": 0})
             add(op, "403-suspended", err("account suspended"), knobs={"suspended": True})
-        if op is ALUO_EDIT or removedo:
+        if op is ALUO_EDIT:
             add(op, "job-FAILED", err("could not", created=1), knobs={"fail_jobs": True})
+        if removedo:  # the seed does not say failed jobs are refunded: booked, and said so
+            expect = err("could not", "do not say whether failed jobs are refunded", charged=1, created=1)
+            add(op, "job-FAILED", expect, knobs={"fail_jobs": True})
 
         # -- the result download
         add(op, "download-503-once", OK, lambda e: e.fail(e.op.download, 503))
