@@ -24,6 +24,7 @@ import anyio
 import httpx2
 import pytest
 from joserfc.jwk import RSAKey
+from mcp.shared.exceptions import MCPError
 
 from server.oauth import JWTVerifier
 from tests.auth.conftest import STATIC_TOKEN, data_uri, photo_mcp, session, text_of, token_for
@@ -228,3 +229,18 @@ def test_hmac_and_none_algorithms_cannot_be_configured() -> None:
     for algs in (["HS256"], ["RS256", "none"]):
         with pytest.raises(ValueError, match="cannot verify"):
             JWTVerifier(issuer="https://as.example", audience="https://rs.example/mcp", jwks_url=None, algorithms=algs)
+
+
+async def test_without_required_scopes_reading_still_needs_photo_read(tmp_path: Path, issuer: Issuer) -> None:
+    with anyio.fail_after(60):
+        async with photo_mcp(tmp_path, issuer, oauth_required_scopes=[]) as served:
+            token = token_for(issuer, served, "eve", scope="photo:edit")
+            async with session(served.mcp, token) as mcp:
+                with pytest.raises(MCPError, match="'photo:read'"):
+                    await mcp.list_resources()
+                with pytest.raises(MCPError, match="'photo:read'"):
+                    await mcp.read_resource("photo://results/0123456789ab")
+                jobs = await mcp.call_tool("get_job", {"job_id": "j_0123456789ab"})
+                assert jobs.is_error and "'photo:read'" in text_of(jobs)
+                made = await mcp.call_tool("resize_image", {"image": data_uri(), "width": 24})  # photo:edit
+                assert not made.is_error, text_of(made)
