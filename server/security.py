@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -76,7 +77,7 @@ class BearerAuth:
         if scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self._expected):
             await self.app(scope, receive, send)
             return
-        body = b'{"error":"unauthorized","message":"send Authorization: Bearer <PHOTO_MCP_AUTH_TOKEN>"}'
+        body, challenge = unauthorized(sent=scheme.lower() == b"bearer" and bool(given.strip()))
         await send(
             {
                 "type": "http.response.start",
@@ -84,8 +85,34 @@ class BearerAuth:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b'Bearer realm="photo-mcp"'),
+                    (b"www-authenticate", challenge),
                 ],
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def unauthorized(*, sent: bool) -> tuple[bytes, bytes]:
+    """The 401 body (JSON, its message says what to set) and `WWW-Authenticate` challenge (RFC 6750).
+
+    `sent`: a bearer token came but did not match; otherwise none came.
+    """
+    if sent:
+        error = "invalid_token"
+        message = (
+            "The bearer token does not match this server's PHOTO_MCP_AUTH_TOKEN. Set the client's "
+            "'Authorization' header to 'Bearer <token>' with exactly the value of PHOTO_MCP_AUTH_TOKEN "
+            "in the server's environment."
+        )
+    else:
+        error = "missing_token"
+        message = (
+            "This photo-mcp server requires a bearer token. Set the HTTP header "
+            "'Authorization: Bearer <token>' in your MCP client's server entry (headers), where <token> "
+            "is the value of PHOTO_MCP_AUTH_TOKEN in the server's environment."
+        )
+    body = json.dumps({"error": error, "message": message}).encode()
+    challenge = 'Bearer realm="photo-mcp"'
+    if sent:
+        challenge += ', error="invalid_token", error_description="the token does not match PHOTO_MCP_AUTH_TOKEN"'
+    return body, challenge.encode()

@@ -34,6 +34,7 @@ from mcp_types import CallToolResult
 from server.app import build_server
 from tests.conftest import make_settings
 from tests.fakes.images import image_bytes
+from tools import providers
 from tools.core.results import TEMP_PREFIX
 
 EXAMPLES_PER_TOOL = 30
@@ -251,7 +252,7 @@ def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
     (root / "outside.png").write_bytes(image_bytes(8, 8, "png"))
     os.mkfifo(work / "fifo.png")
     cfg = make_settings(root, allow_private_urls=False, wait_seconds=5, max_pixels=4_000_000)
-    assert not any(cfg.configured(p) for p in ("aluo", "youcam", "removedo"))
+    assert not any(providers.configured(cfg, p) for p in providers.HOSTED)
     server = build_server(cfg, http_transport=httpx2.MockTransport(_refuse))
     with start_blocking_portal("asyncio") as portal, portal.wrap_async_context_manager(Client(server)) as client:
         yield Fuzz(portal, client, Refs(work).strategy(), cfg.results_dir)

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     oauth_leeway: float = Field(default=30.0, ge=0, le=600)
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     allow_private_urls: bool = False
+    # Provider result URLs over plain http (https only otherwise). Unset: only when the provider's
+    # own API is configured as http (a local fake or proxy).
+    provider_download_http: bool | None = None
     # HTTP transports: caps (connections beyond the cap evict idle or slow ones first; MCP sessions
     # beyond it evict the least recently used idle one; event streams beyond it get 503) and
     # read deadlines in seconds (unfinished headers get 408 and are closed; so is a stalled body).
@@ -94,6 +97,10 @@ class Settings(BaseSettings):
     background_providers: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(BACKGROUND_PROVIDERS))
     max_pixels: int = Field(default=100_000_000, ge=1)
     max_download_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    # The result store's size quota in MB (oldest results no running job needs are removed first),
+    # and the most one call may write (a 0.58 MB request must not write 126 MB).
+    max_store_mb: float = Field(default=2048.0, gt=0)
+    max_result_mb: float = Field(default=64.0, gt=0)
     download_timeout: float = Field(default=30.0, gt=0)
     retry_base_delay: float = Field(default=0.5, ge=0, le=10)
     # Read/write timeout of one provider API request (connect stays at most 10 s).
@@ -157,9 +164,6 @@ class Settings(BaseSettings):
             )
         return token
 
-    @field_validator("allowed_dirs", mode="before")
-    @classmethod
-    def _split_paths(cls, value: Any) -> Any:
     @field_validator("oauth_required_scopes", mode="before")
     @classmethod
     def _split_scopes(cls, value: Any) -> Any:
@@ -168,6 +172,9 @@ class Settings(BaseSettings):
             return [p for p in value.replace(",", " ").split() if p]
         return value
 
+    @field_validator("allowed_dirs", mode="before")
+    @classmethod
+    def _split_paths(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [p for p in value.split(os.pathsep) if p.strip()]
         return value
@@ -202,15 +209,6 @@ class Settings(BaseSettings):
             dirs = []
         # The output dir is always readable: chaining a result by path must work.
         return [Path(d).expanduser().resolve() for d in [*dirs, self.results_dir]]
-
-    def configured(self, provider: str) -> bool:
-        """Whether `provider`'s keys are set ("local" is always configured)."""
-        keys = {
-            "aluo": (self.aluo_api_key,),
-            "youcam": (self.youcam_api_key, self.youcam_secret_key),
-            "removedo": (self.removedo_api_key,),
-        }.get(provider, ())
-        return all(k is not None and k.get_secret_value() for k in keys)
 
     @property
     def is_remote(self) -> bool:

@@ -68,7 +68,7 @@ REGISTRY: dict[str, ProviderInfo] = {
         client="tools.providers.youcam.client:YouCamClient",
         keys=("youcam_api_key", "youcam_secret_key"),
         env=("YOUCAM_API_KEY", "YOUCAM_SECRET_KEY"),
-        setup="set YOUCAM_API_KEY and YOUCAM_SECRET_KEY (from the YouCam API console)",
+        setup="set YOUCAM_API_KEY and YOUCAM_SECRET_KEY (the API Key and Secret Key of the YouCam API console)",
         base_url="youcam_base_url",
         operations=(
             "remove_background",

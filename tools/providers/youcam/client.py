@@ -31,15 +31,16 @@ import anyio.to_thread
 import httpx2
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tools import providers
 from tools.core.errors import InvalidInput, JobFailed, NotConfigured, ProviderError, ProviderUnavailable, RateLimited
 from tools.core.refs import ImageSource
 from tools.providers.base import JobHooks, ProviderImage
-from tools.providers.http import RetryPolicy, download_all, may_have_charged, strip_key
+from tools.providers.http import ResultDownloads, RetryPolicy, download_all, may_have_charged, strip_key
 from tools.providers.polling import Poll, PollState, poll_until_done
 from tools.providers.youcam.catalog import YouCamCatalog
 from tools.providers.youcam.files import Input, face_advice, fit_mask
 from tools.providers.youcam.limits import RateLimiter, Ticket, limiter_for, parse_limits
-from tools.providers.youcam.spec import FEATURES, SETUP, StylePage, engine_advice, slug_table
+from tools.providers.youcam.spec import FEATURES, RESULT_HOSTS, StylePage, engine_advice, slug_table
 from tools.providers.youcam.wire import RequestIds, TaskLost, error_code, json_object, load_public_key
 
 GARBLED_BUDGET = 3  # consecutive status answers that are not JSON tolerated before giving up on a task
@@ -48,6 +49,8 @@ _FACE_CODES = frozenset({"error_no_face", "error_face_parsing", "error_large_fac
 
 class YouCamClient(YouCamCatalog):
     """YouCam s2s v1.0. Feature methods return downloaded images (with `dst_id` refs for chaining)."""
+
+    downloads: ResultDownloads | None = None  # how result URLs are fetched (set by from_settings)
 
     def __init__(
         self,
@@ -83,13 +86,19 @@ class YouCamClient(YouCamCatalog):
 
     @classmethod
     def from_settings(
-        cls, settings: Any, *, transport: httpx2.AsyncBaseTransport | None = None, policy: RetryPolicy
+        cls,
+        settings: Any,
+        *,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        policy: RetryPolicy,
+        downloads: ResultDownloads | None = None,
     ) -> YouCamClient:
         """Raises:
         NotConfigured: keys missing or unusable, or a bad YOUCAM_SLUGS / YOUCAM_RATE_LIMITS.
         """
-        if not settings.configured("youcam"):
-            raise NotConfigured(f"YouCam is not configured: {SETUP}.")
+        problem = providers.missing(settings, "youcam")
+        if problem is not None:
+            raise NotConfigured(f"YouCam is not configured: {problem}.")
         client_id = strip_key(settings.youcam_api_key.get_secret_value())
         try:
             slugs = slug_table(settings.youcam_slugs)
@@ -99,7 +108,7 @@ class YouCamClient(YouCamCatalog):
         base_url = settings.youcam_base_url.rstrip("/")
         gap = settings.youcam_max_poll_gap
         scope = hashlib.sha256(f"{base_url}\0{client_id}".encode()).hexdigest()
-        return cls(
+        client = cls(
             base_url=base_url,
             client_id=client_id,
             public_key=load_public_key(strip_key(settings.youcam_secret_key.get_secret_value())),
@@ -112,6 +121,9 @@ class YouCamClient(YouCamCatalog):
             transport=transport,
             timeout=settings.provider_timeout,
         )
+        downloads = downloads or ResultDownloads.from_settings(settings, transport=transport)
+        client.downloads = downloads.bound(hosts=RESULT_HOSTS, base=base_url)
+        return client
 
     async def __aenter__(self) -> YouCamClient:
         return self
@@ -284,7 +296,9 @@ class YouCamClient(YouCamCatalog):
         await hooks.progress(f"downloading {len(items)} result(s) from YouCam", 0.9)
         # All at once (the URLs expire), first error wins.
         urls = [str(d["url"]) for d in items]
-        datas = await download_all(self._http, urls, provider=self.name, policy=self._policy, max_charge=cost)
+        datas = await download_all(
+            self._http, urls, provider=self.name, policy=self._policy, max_charge=cost, downloads=self.downloads
+        )
         outputs = []
         for d, data in zip(items, datas, strict=True):
             meta = {k: v for k, v in d.items() if k not in ("url", "dst_id")}

@@ -18,7 +18,6 @@ _HAIR_JPG = FitLimits(1024, MAX_BYTES, ("jpeg",))  # hairstyle generator: jpg on
 _FACE = FitLimits(1024, MAX_BYTES, ("jpeg", "png"))
 _PHOTO = FitLimits(4096, MAX_BYTES, ("jpeg", "png"))
 
-SETUP = "set YOUCAM_API_KEY and YOUCAM_SECRET_KEY (the API Key and Secret Key of the YouCam API console)"
 
 
 @dataclass(frozen=True)
@@ -152,3 +151,8 @@ def parse_page(result: dict[str, Any]) -> StylePage:
         items.append(Style(sid, str(title), str(thumb) if thumb else None))
     token = result.get("next_token")
     return StylePage(items, str(token) if token not in (None, "", "null") else None)
+
+
+# Where result files come from: not documented (the seed shows https://…/result.jpg), so any public https host.
+# The API's own host is always allowed (tools/providers/http.py ResultDownloads).
+RESULT_HOSTS: tuple[str, ...] = ()
