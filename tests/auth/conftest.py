@@ -49,19 +49,21 @@ class _Embedded(uvicorn.Server):
 
 
 @asynccontextmanager
-async def photo_mcp(tmp_path: Path, issuer: Issuer | None, **overrides: Any) -> AsyncIterator[Served]:
-    """photo-mcp's real HTTP app (Streamable HTTP) on a loopback port, as the resource server of `issuer`."""
+async def photo_mcp(
+    tmp_path: Path, issuer: Issuer | None, transport: str = "http", **overrides: Any
+) -> AsyncIterator[Served]:
+    """photo-mcp's real HTTP app (Streamable HTTP, or SSE) on a loopback port, as the resource server of `issuer`."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     port = sock.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
-    values: dict[str, Any] = {"transport": "http", "public_url": base}
+    values: dict[str, Any] = {"transport": transport, "public_url": base}
     if issuer is not None:
         values["oauth_issuer"] = issuer.url
     values.update(overrides)
     settings = make_settings(tmp_path, **values)
-    app = http_app(build_server(settings), settings, "http", "127.0.0.1", port)
+    app = http_app(build_server(settings), settings, transport, "127.0.0.1", port)  # type: ignore[arg-type]
     server = _Embedded(uvicorn.Config(app, lifespan="on", log_level="warning", timeout_graceful_shutdown=1))
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve, [sock])

@@ -24,6 +24,8 @@ import anyio
 import httpx2
 import pytest
 from joserfc.jwk import RSAKey
+from mcp import ClientSession
+from mcp.client.sse import sse_client
 from mcp.shared.exceptions import MCPError
 
 from server.oauth import JWTVerifier
@@ -244,3 +246,25 @@ async def test_without_required_scopes_reading_still_needs_photo_read(tmp_path: 
                 assert jobs.is_error and "'photo:read'" in text_of(jobs)
                 made = await mcp.call_tool("resize_image", {"image": data_uri(), "width": 24})  # photo:edit
                 assert not made.is_error, text_of(made)
+
+
+async def test_legacy_sse_is_protected_the_same_way(tmp_path: Path, issuer: Issuer) -> None:
+    with anyio.fail_after(60):
+        async with photo_mcp(tmp_path, issuer, transport="sse") as served, httpx2.AsyncClient() as http:
+            refused = await http.get(served.base + "/sse")
+            assert refused.status_code == 401
+            meta_url = challenge(refused)["resource_metadata"]
+            assert meta_url == served.base + "/.well-known/oauth-protected-resource/sse"
+            assert (await http.get(meta_url)).json()["resource"] == served.base + "/sse"
+            assert (await http.post(served.base + "/messages/?session_id=" + "0" * 32, json={})).status_code == 401
+            token = issuer.mint(sub="sid", aud=served.base + "/sse")
+            async with (
+                sse_client(served.base + "/sse", headers={"Authorization": f"Bearer {token}"}) as (read, write),
+                ClientSession(read, write) as mcp,
+            ):
+                await mcp.initialize()
+                made = await mcp.call_tool("resize_image", {"image": data_uri(), "width": 24})
+                assert not made.is_error, text_of(made)
+            wrong = issuer.mint(sub="sid", aud=served.mcp)  # a token for the Streamable HTTP URL
+            other = await http.get(served.base + "/sse", headers={"Authorization": f"Bearer {wrong}"})
+            assert other.status_code == 401
