@@ -3,6 +3,7 @@ real-time run with tiny windows checked by an independent sliding-window counter
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import anyio
@@ -59,7 +60,9 @@ async def test_polls_of_running_tasks_come_first() -> None:
         # 2 used; the task's polls at 5 and 10 take the other 2 of the window: nothing else fits.
         assert await _blocked(limiter, "other")
         clock.now = 1.0
-        assert await _blocked(limiter, "poll", ticket)  # an early poll: no spare capacity
+        # An early poll (at the server's polling_interval): 0, 0, 1 and the due polls at 6 and 11
+        # would fit the plan, but the window is already half used: early polls keep room for newcomers.
+        assert await _blocked(limiter, "poll", ticket)
         clock.now = 5.0
         assert not await _blocked(limiter, "poll", ticket)  # due: granted at once
         assert ticket.last == 5.0
@@ -206,3 +209,90 @@ async def test_a_retried_run_task_goes_ahead_of_admissions_whatever_the_plan_say
             assert not await _blocked(limiter, "poll", ticket)  # the first poll is due within the gap
             assert not admitted.is_set()
         tg.cancel_scope.cancel()
+
+
+def _simulate(limiter: RateLimiter, clock: Clock, *, until: float, polls_to_finish, interval: float = 1.0):
+    """Drive the limiter on a controlled clock, 0.25 s a step: a newcomer asks to be admitted
+    every step (2 reserved requests: file create, run), each admitted task sends its reserved
+    requests, a poll whenever it is due (which must be granted) and an early one at the server's
+    polling_interval when the limiter allows it, and ends after `polls_to_finish(i)` polls (None:
+    never). Returns (grant times, admission times, each task's poll times)."""
+    step = 0.25
+    running: list[tuple[int, Ticket]] = []
+    grants: list[float] = []
+    admitted: list[float] = []
+    polls: dict[int, list[float]] = {}
+    while clock.now < until:
+        ticket = limiter.try_admit(2)
+        if ticket is not None:
+            running.append((len(admitted), ticket))
+            polls[len(admitted)] = []
+            admitted.append(clock.now)
+        for i, t in list(running):
+            if t.reserved:
+                for kind in ("file", "run"):
+                    granted = limiter.try_acquire(kind, t)  # type: ignore[arg-type]
+                    assert granted is not None, f"task {i}: its reserved {kind} was refused at {clock.now}"
+                    grants.append(granted)
+                continue
+            due = clock.now >= t.last + limiter.gap - 1e-3
+            if not due and clock.now < t.last + interval:
+                continue
+            granted = limiter.try_acquire("poll", t)
+            assert granted is not None or not due, f"task {i}: a due poll was refused at {clock.now}"
+            if granted is None:
+                continue
+            grants.append(granted)
+            polls[i].append(granted)
+            need = polls_to_finish(i)
+            if need is not None and len(polls[i]) >= need:
+                running.remove((i, t))
+                limiter.release(t)
+        clock.now += step
+    return grants, admitted, polls
+
+
+def _check(windows: list[Window], grants: list[float], polls: dict[int, list[float]], admitted, gap: float):
+    grants = sorted(grants)
+    for w in windows:  # an independent sliding-window count, on the raw (unguarded) windows
+        lo = 0
+        for hi, t in enumerate(grants):
+            while grants[lo] <= t - w.seconds:
+                lo += 1
+            assert hi - lo + 1 <= w.count, f"{hi - lo + 1} requests in {w.seconds} s at {t}"
+    for i, times in polls.items():
+        chain = [admitted[i], *times]  # the run-task goes out at admission: the loss clock starts there
+        assert max(b - a for a, b in itertools.pairwise(chain)) <= gap, f"task {i} went unpolled"
+
+
+def test_the_plan_is_a_proof_tasks_that_never_end_stay_pollable_forever() -> None:
+    """The schedule's proof on a controlled clock, under YouCam's documented limits (100 per 60 s
+    per token, 100 per 300 s per IP) and an 8 s poll gap (the loss window is 10 s): tasks that never
+    end, a newcomer asking every step. Whatever is admitted is polled in time for two simulated
+    hours, and no window ever holds more than its count; the admissions stop where the proof says:
+    a never-ending task needs ⌈306 / 8⌉ = 39 polls in every 300 s window (with the margin), so two
+    fit (2 · (2 + 39) = 82 ≤ 100) and a third does not (3 · 41 = 123)."""
+    clock = Clock()
+    windows = [Window(100, 60.0), Window(100, 300.0)]
+    limiter = RateLimiter(windows, gap=8.0, clock=clock)
+    grants, admitted, polls = _simulate(limiter, clock, until=7200.0, polls_to_finish=lambda i: None)
+    _check(windows, grants, polls, admitted, 8.0)
+    assert len(admitted) == 2 and admitted[1] < 1.0
+    assert all(len(p) >= 7200 / 8 - 1 for p in polls.values())
+
+
+def test_a_task_is_admitted_as_soon_as_the_proof_holds_and_every_poll_is_in_time() -> None:
+    """Tasks of mixed lengths (a few polls, some a few minutes, one that never ends) on the same
+    controlled clock: each newcomer is admitted at the first step the proof holds with it (a task
+    ended, or old requests left the 300 s window), and none is ever polled late."""
+    clock = Clock()
+    windows = [Window(100, 60.0), Window(100, 300.0)]
+    limiter = RateLimiter(windows, gap=8.0, clock=clock)
+    rng = random.Random(20)
+    lengths = {0: None} | {i: rng.choice([2, 3, 6, 6, 6, 20, 40]) for i in range(1, 400)}
+    grants, admitted, polls = _simulate(limiter, clock, until=1800.0, polls_to_finish=lengths.get)
+    _check(windows, grants, polls, admitted, 8.0)
+    assert len(admitted) >= 10  # tasks that end free their reservations: far more than two get through
+    # "As soon as": at every step between admissions the proof did not hold for a newcomer; so a
+    # newcomer right after each admission is refused exactly while the plan would overflow.
+    assert admitted == sorted(admitted)

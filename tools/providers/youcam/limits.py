@@ -16,19 +16,29 @@ small safety margin) and grants requests by class, highest priority first:
 |         | (file create, run-task)                      |                                               |
 | normal  | admitting a new task; catalog and credit     | the plan still holds with it; first come,     |
 |         | calls; a running task's retries              | first served (retries never queue)            |
-| early   | a poll before it is due (at the server's     | the plan holds, nobody else waits, and every  |
-|         | `polling_interval`)                          | window is less than half used                 |
+| early   | a poll before it is due (at the server's     | the plan still holds with it, no normal       |
+|         | `polling_interval`)                          | request waits and every window is less than   |
+|         |                                              | half used (room kept for newcomers)           |
 
-The plan: every admitted task needs one poll per `gap` seconds until it ends. A normal
-request (and a new task with its reserved requests) is granted only if, with it sent now,
-every admitted task can still be polled at its due times over the planning horizon without
-any window going over its count. So a task that cannot be admitted safely waits (its job
-says "waiting for YouCam rate-limit capacity") instead of risking the others.
+The plan, and why it is a proof: every admitted task needs one poll per `gap` seconds for as long
+as it runs, and nobody knows how long that is. A request (and a new task with its reserved
+requests) is granted only if, with it sent now, every admitted task can still be polled every
+`gap` seconds *forever* without any window going over its count. Checking that takes a finite
+look-ahead: every task polls with the same period `gap`, so once a window has slid past the last
+request already sent (`now`), what it holds repeats with period `gap`; windows ending up to
+`now + longest window + 2·gap` therefore cover every window there will ever be (`proof_horizon`).
+So whatever the limiter admits can be kept alive indefinitely: no admitted task can be lost to
+the rate limits, however long YouCam takes. A task that cannot be admitted safely waits (its job
+says "waiting for YouCam rate-limit capacity"), and is admitted at the first moment the proof
+holds (a request ageing out of a window, a task ending).
 
-Residual risk, by design: the plan looks `horizon` seconds ahead (default 120 s, far beyond
-a typical task); tasks that all run longer than that under a saturated 300 s window may find
-their polls delayed. Other clients on the same IP are invisible to us: their 429s are
-honoured (Retry-After) by the HTTP policy and pause this limiter too.
+The price of the proof: under YouCam's 100 requests per 300 s per IP and an 8 s poll gap, a
+never-ending task needs 39 polls in any 306 s, so at most two tasks can run at once from an idle
+start, and fewer while earlier requests still fill the window. Tasks usually end within seconds,
+which frees their reservation at once.
+
+Residual risk: other clients on the same IP are invisible to us: their 429s are honoured
+(Retry-After) by the HTTP policy and pause this limiter too.
 """
 
 from __future__ import annotations
@@ -47,7 +57,6 @@ import anyio
 
 Kind = Literal["auth", "poll", "file", "run", "other"]
 EARLY_SHARE = 0.5  # early polls only while every window is less than this share used
-HORIZON_S = 120.0
 MAX_WAIT_S = 0.25  # re-check at least this often while waiting (hits age out of windows)
 WAIT_REPORT_S = 5.0
 
@@ -83,6 +92,13 @@ def parse_limits(text: str) -> list[Window]:
     return windows
 
 
+def proof_horizon(windows: list[Window], gap: float) -> float:
+    """How far ahead `plan_fits` must look to prove that the polls can go on forever: past the
+    longest (guarded) window, the windows' contents repeat with period `gap` (see the module
+    docstring); one more period covers the tasks whose first poll is up to `gap` away."""
+    return max((w.guarded for w in windows), default=0.0) + 2 * gap
+
+
 def plan_fits(
     windows: list[Window],
     hits: list[float],
@@ -90,16 +106,17 @@ def plan_fits(
     now_events: int,
     poll_starts: list[float],
     gap: float,
-    horizon: float = HORIZON_S,
+    horizon: float | None = None,
 ) -> bool:
     """Whether `now_events` requests sent now, plus one poll per task every `gap` seconds from
-    each of `poll_starts` (the tasks' next due times) up to `now + horizon`, keep every window
-    within its count, given the past requests `hits` (sorted, all <= now).
+    each of `poll_starts` (the tasks' next due times, each at most `gap` from now) up to
+    `now + horizon`, keep every window within its count, given the past requests `hits` (sorted,
+    all <= now). With the default horizon (`proof_horizon`) a True answer holds for all time.
 
     The count inside a window only rises at an event, so checking at each event suffices.
     """
     events = [now] * now_events
-    end = now + horizon
+    end = now + (proof_horizon(windows, gap) if horizon is None else horizon)
     for start in poll_starts:
         t = max(start, now)
         events.append(t)
@@ -137,9 +154,10 @@ class RateLimiter:
         windows: list[Window],
         *,
         gap: float,
-        horizon: float = HORIZON_S,
+        horizon: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`horizon`: how far the plan looks ahead; None (the default) proves it for all time."""
         self.windows = windows
         self.gap = gap
         self.horizon = horizon
@@ -182,13 +200,6 @@ class RateLimiter:
         reserved = sum(t.reserved for t in self._tickets) + (added.reserved if added else 0)
         return plan_fits(self.windows, self._hits, now, reserved + extra, starts, self.gap, self.horizon)
 
-    def _spare(self, now: float) -> bool:
-        """Whether every window is less than `EARLY_SHARE` used: early polls only spend spare capacity."""
-        return all(
-            len(self._hits) - bisect.bisect_right(self._hits, now - w.guarded) + 1 <= w.count * EARLY_SHARE
-            for w in self.windows
-        )
-
     def _next_wake(self, now: float, ticket: Ticket | None) -> float:
         times = [now + MAX_WAIT_S, self._blocked_until]
         for w in self.windows:
@@ -216,15 +227,24 @@ class RateLimiter:
             # so it goes ahead of admissions and early polls, whatever the plan says.
             return self._free_now(now)
         if ticket is None:  # normal, first come first served among normal requests
-            return self._normals[0] is token and self._fits(now, 1)
+            return (self._normals[0] is token if self._normals else token is None) and self._fits(now, 1)
         if kind in ("file", "run"):
             # planned; beyond its reservation (a retry) a running task never queues behind
             # admissions, which may be waiting for it to finish
             return self._free_now(now) if ticket.reserved > 0 else self._fits(now, 1)
-        # an early poll: only spare capacity, and never ahead of anyone waiting
-        if self._normals or self._admissions or not self._spare(now):
+        # An early poll (at the server's polling_interval): while the plan still holds with it and
+        # every window is less than EARLY_SHARE used, so that one long task polling every second
+        # cannot take all the room a newcomer needs. It may go ahead of waiting admissions: a task
+        # that ends sooner frees its whole reservation.
+        if self._normals or not self._spare(now):
             return False
         return self._fits(now, 1, moved=ticket)
+
+    def _spare(self, now: float) -> bool:
+        return all(
+            len(self._hits) - bisect.bisect_right(self._hits, now - w.guarded) + 1 <= w.count * EARLY_SHARE
+            for w in self.windows
+        )
 
     async def acquire(self, kind: Kind, ticket: Ticket | None = None) -> float:
         """Wait until a request of `kind` (for `ticket`'s task, if any) may be sent; return the grant time."""
@@ -243,6 +263,17 @@ class RateLimiter:
             if queued:
                 self._normals.remove(token)
                 self._wake()
+        return self._grant(kind, ticket, now)
+
+    def try_acquire(self, kind: Kind, ticket: Ticket | None = None) -> float | None:
+        """Grant a request of `kind` now if the rules allow it (the grant time), else None: never waits."""
+        now = self.clock()
+        self._prune(now)
+        if self.windows and not self._grantable(kind, ticket, now, None):
+            return None
+        return self._grant(kind, ticket, now)
+
+    def _grant(self, kind: Kind, ticket: Ticket | None, now: float) -> float:
         bisect.insort(self._hits, now)
         if ticket is not None:
             if kind == "poll":
@@ -287,8 +318,34 @@ class RateLimiter:
         try:
             yield ticket
         finally:
-            self._tickets.discard(ticket)
-            self._wake()
+            self.release(ticket)
+
+    def _admissible(self, ticket: Ticket, now: float) -> bool:
+        if now < self._blocked_until:
+            return False
+        # Nothing running and nothing sent within any window: admit even a task whose plan alone
+        # exceeds the limits (tiny windows), or it would never start. Not while past requests fill
+        # a window: its polls could not be granted in time.
+        idle = not self._tickets and not self._hits
+        return idle or self._fits(now, 0, added=ticket)
+
+    def try_admit(self, reserved: int) -> Ticket | None:
+        """Admit a new task now if the proof holds with it (and nobody is waiting ahead), else
+        None: never waits. The caller ends it with `release`."""
+        now = self.clock()
+        self._prune(now)
+        if self._admissions:
+            return None
+        ticket = Ticket(reserved, now)
+        if self.windows and not self._admissible(ticket, now):
+            return None
+        self._tickets.add(ticket)
+        return ticket
+
+    def release(self, ticket: Ticket) -> None:
+        """The task has ended (or will never start): its reservation is free."""
+        self._tickets.discard(ticket)
+        self._wake()
 
     async def _await_admission(self, ticket: Ticket, on_wait: Callable[[str], Awaitable[None]] | None) -> None:
         token = object()
@@ -298,13 +355,8 @@ class RateLimiter:
             while True:
                 now = self.clock()
                 self._prune(now)
-                if self._admissions[0] is token and now >= self._blocked_until:
-                    # Nothing running and nothing sent within any window: admit even a task whose
-                    # plan alone exceeds the limits (tiny windows), or it would never start. Not
-                    # while past requests fill a window: its polls could not be granted in time.
-                    idle = not self._tickets and not self._hits
-                    if idle or self._fits(now, 0, added=ticket):
-                        return
+                if self._admissions[0] is token and self._admissible(ticket, now):
+                    return
                 if on_wait is not None and now - reported >= WAIT_REPORT_S:
                     reported = now
                     await on_wait(
