@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import inspect
 import time
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from mcp.server.apps import Apps, client_supports_apps
@@ -35,16 +35,18 @@ from mcp_types import CallToolResult, ImageContent, ResourceLink, TextContent, T
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 
+from server.auth import caller_identity
 from server.icons import icons_for
+from server.viewer import viewer_html
 from tools import uploads
 from tools.core import images
 from tools.core.errors import NotFound, PhotoError
+from tools.core.principals import EDIT, READ, MissingScope, acting_for
 from tools.core.results import UPLOAD_URI_PREFIX
 from tools.runtime import Runtime
 from tools.toolkit.params import Result
 
 VIEWER_URI = "ui://photo-mcp/viewer.html"
-VIEWER_DIR = Path(__file__).parent / "viewer"
 BEFORE_SIDE = 1600  # the comparison's "before" image: plenty for a chat-sized view
 APP_ONLY = ["app"]
 
@@ -90,33 +92,6 @@ class JobProgress(BaseModel):
     changed: bool
 
 
-def _sha256(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
-
-
-def viewer_html() -> str:
-    """The viewer as one document: CSS and JS inlined, allowed by hash in its CSP, nothing else.
-
-    No network at all (connect-src 'none'); images are data: or blob: URLs made from bytes the
-    host passed in.
-    """
-    css = (VIEWER_DIR / "viewer.css").read_text()
-    js = (VIEWER_DIR / "viewer.js").read_text()
-    csp = (
-        f"default-src 'none'; script-src {_sha256(js)}; style-src {_sha256(css)}; img-src data: blob:; "
-        "connect-src 'none'; font-src 'none'; media-src 'none'; object-src 'none'; frame-src 'none'; "
-        "form-action 'none'; base-uri 'none'"
-    )
-    template = (VIEWER_DIR / "viewer.html").read_text()
-    # Plain substitution: the CSS/JS must not be touched by any templating.
-    head, _, rest = template.partition("__CSP__")
-    out = head + csp + rest
-    head, _, rest = out.partition("__CSS__")
-    out = head + css + rest
-    head, _, rest = out.partition("__JS__")
-    return head + js + rest
-
-
 def ui_meta(fn: Any) -> dict[str, Any] | None:
     """`_meta` for a catalogue tool: image-producing tools (they return `Result`) open the viewer."""
     returns = inspect.signature(fn, eval_str=True).return_annotation
@@ -125,6 +100,21 @@ def ui_meta(fn: Any) -> dict[str, Any] | None:
 
 def _runtime(ctx: Context) -> Runtime:
     return ctx.request_context.lifespan_context
+
+
+@contextmanager
+def _as_caller(ctx: Context, scope: str) -> Iterator[Runtime]:
+    """The runtime, with every look-up inside scoped to the caller (as the adapter does for tools).
+
+    Raises:
+        ToolError: the caller's token lacks `scope`.
+    """
+    rt = _runtime(ctx)
+    principal, scopes = caller_identity(rt.settings)  # None, None: stdio / no auth
+    if scopes is not None and scope not in scopes:
+        raise ToolError(MissingScope(scope).message)
+    with acting_for(principal):
+        yield rt
 
 
 def _upload_result(record: Any, text: str) -> CallToolResult:
@@ -203,7 +193,8 @@ def build_apps(server: Any) -> Apps:
                 "server's allowed folders), an http(s) URL, or attach it as a data: URI."
             )
             return CallToolResult(content=[TextContent(type="text", text=text)], structured_content={"mode": "none"})
-        secret = server.upload_tickets.issue(purpose)
+        principal, _scopes = caller_identity(server.photo_settings)
+        secret = server.upload_tickets.issue(purpose, principal=principal)  # the upload will be theirs
         base = (server.photo_settings.public_url or str(request.base_url)).rstrip("/")
         url = f"{base}/uploads/{secret}"
         minutes = int(server.upload_tickets.ttl_s // 60)
@@ -234,7 +225,8 @@ def build_apps(server: Any) -> Apps:
         except (binascii.Error, ValueError):
             raise ToolError("The upload is not valid base64.") from None
         try:
-            record = await uploads.store_upload(_runtime(ctx), raw, name)
+            with _as_caller(ctx, EDIT) as rt:
+                record = await uploads.store_upload(rt, raw, name)
         except PhotoError as exc:
             raise ToolError(exc.message) from None
         return _upload_result(record, f"Uploaded {uploads.describe(record)}.")
@@ -252,33 +244,11 @@ def build_apps(server: Any) -> Apps:
         result_id: Annotated[str, Field(description="A result id", max_length=64)],
     ) -> Annotated[CallToolResult, ResultView]:
         """A result's lineage and the image it was made from (for the before/after slider). For the app only."""
-        rt = _runtime(ctx)
         try:
-            record = await rt.store.get(result_id)
+            with _as_caller(ctx, READ) as rt:
+                return await _view_result(rt, result_id)
         except PhotoError as exc:
             raise ToolError(exc.message) from None
-        structured: dict[str, Any] = {
-            "id": record.id,
-            "uri": record.uri,
-            "operation": record.operation,
-            "provider": record.provider,
-            "inputs": record.inputs,
-            "before": None,
-        }
-        content: list[Any] = [TextContent(type="text", text=f"{record.uri}: {record.operation} on {record.provider}")]
-        for label in record.inputs[:1]:
-            if label.endswith("…"):  # a shortened reference (a data: URI) cannot be opened again
-                break
-            try:
-                source = await rt.resolver.resolve(label)
-                data, mime = await images.in_worker(
-                    images.preview, await source.read(), BEFORE_SIDE, rt.settings.max_pixels
-                )
-            except PhotoError:
-                break  # gone, or no longer allowed: no comparison
-            structured["before"] = {"label": label, "mime_type": mime}
-            content.append(ImageContent(type="image", data=base64.b64encode(data).decode(), mime_type=mime))
-        return CallToolResult(content=content, structured_content=structured)
 
     @_tool(
         apps,
@@ -294,28 +264,64 @@ def build_apps(server: Any) -> Apps:
         wait_seconds: Annotated[float, Field(description="Wait up to this long for a change", ge=0, le=10)] = 0,
     ) -> Annotated[CallToolResult, JobProgress]:
         """A job's state and progress, after waiting up to wait_seconds for it to change. For the app only."""
-        rt = _runtime(ctx)
         try:
-            job = await rt.jobs.get(job_id)
+            with _as_caller(ctx, READ) as rt:
+                return await _job_status(rt, job_id, wait_seconds)
         except PhotoError as exc:
             raise ToolError(exc.message) from None
-        before = (job.state, job.progress, job.message)
-        if wait_seconds and not job.done:
-            await rt.jobs.wait_for_change(job, wait_seconds)
-        job = await rt.jobs.get(job_id)
-        end = job.updated_at if job.done else time.time()
-        structured = {
-            "job_id": job.id,
-            "status": job.state,
-            "progress": round(job.progress, 3),
-            "message": (job.error or job.message) if job.state in ("failed", "cancelled") else job.message,
-            "elapsed_s": round(end - job.created_at, 3),
-            "changed": before != (job.state, job.progress, job.message),
-        }
-        text = f"Job {job.id}: {job.state} ({structured['progress'] * 100:.0f}%) {structured['message']}"
-        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
     return apps
+
+
+async def _view_result(rt: Runtime, result_id: str) -> CallToolResult:
+    """Raises:
+    PhotoError: unknown result (or another caller's).
+    """
+    record = await rt.store.get(result_id)
+    structured: dict[str, Any] = {
+        "id": record.id,
+        "uri": record.uri,
+        "operation": record.operation,
+        "provider": record.provider,
+        "inputs": record.inputs,
+        "before": None,
+    }
+    content: list[Any] = [TextContent(type="text", text=f"{record.uri}: {record.operation} on {record.provider}")]
+    for label in record.inputs[:1]:
+        if label.endswith("…"):  # a shortened reference (a data: URI) cannot be opened again
+            break
+        try:
+            source = await rt.resolver.resolve(label)
+            data, mime = await images.in_worker(
+                images.preview, await source.read(), BEFORE_SIDE, rt.settings.max_pixels
+            )
+        except PhotoError:
+            break  # gone, or no longer allowed: no comparison
+        structured["before"] = {"label": label, "mime_type": mime}
+        content.append(ImageContent(type="image", data=base64.b64encode(data).decode(), mime_type=mime))
+    return CallToolResult(content=content, structured_content=structured)
+
+
+async def _job_status(rt: Runtime, job_id: str, wait_seconds: float) -> CallToolResult:
+    """Raises:
+    PhotoError: unknown job (or another caller's).
+    """
+    job = await rt.jobs.get(job_id)
+    before = (job.state, job.progress, job.message)
+    if wait_seconds and not job.done:
+        await rt.jobs.wait_for_change(job, wait_seconds)
+    job = await rt.jobs.get(job_id)
+    end = job.updated_at if job.done else time.time()
+    structured = {
+        "job_id": job.id,
+        "status": job.state,
+        "progress": round(job.progress, 3),
+        "message": (job.error or job.message) if job.state in ("failed", "cancelled") else job.message,
+        "elapsed_s": round(end - job.created_at, 3),
+        "changed": before != (job.state, job.progress, job.message),
+    }
+    text = f"Job {job.id}: {job.state} ({structured['progress'] * 100:.0f}%) {structured['message']}"
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
 
 class AppOnlyTools(ServerMiddleware[Any]):

@@ -26,6 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from tools import uploads
 from tools.core import images
 from tools.core.errors import PhotoError
+from tools.core.principals import acting_for
 
 UPLOAD_PATH = "/uploads/{secret}"
 
@@ -100,9 +101,11 @@ def register_upload_routes(server: Any) -> None:
         try:
             # Sniffed before the link is used up: a wrong file does not cost the user the link.
             await images.in_worker(images.probe, data, runtime.settings.max_pixels)
-            if not server.upload_tickets.spend(secret):  # one upload per link, even when two race
+            ticket = server.upload_tickets.spend(secret)  # one upload per link, even when two race
+            if ticket is None:
                 return _upload_answer(request, 404, "This upload link was just used.")
-            record = await uploads.store_upload(runtime, data, name)
+            with acting_for(ticket.principal):  # the upload belongs to whoever asked for the link
+                record = await uploads.store_upload(runtime, data, name)
         except PhotoError as exc:
             return _upload_answer(request, 400, exc.message)
         return _upload_answer(request, 201, f"Uploaded {uploads.describe(record)}.", record.uri)

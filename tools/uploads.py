@@ -88,6 +88,7 @@ def _key(secret: str) -> str:
 class Ticket:
     expires_at: float
     purpose: str = ""
+    principal: str | None = None  # whose the upload will be: the caller that asked for the link
 
 
 class UploadTickets:
@@ -97,11 +98,11 @@ class UploadTickets:
         self.ttl_s = ttl_s
         self._tickets: dict[str, Ticket] = {}
 
-    def issue(self, purpose: str = "") -> str:
-        """A fresh secret for one upload (put it in the URL path); only its hash is kept."""
+    def issue(self, purpose: str = "", *, principal: str | None = None) -> str:
+        """A fresh secret for one upload by `principal` (put it in the URL path); only its hash is kept."""
         self._prune()
         secret = secrets.token_urlsafe(24)
-        self._tickets[_key(secret)] = Ticket(time.monotonic() + self.ttl_s, purpose)
+        self._tickets[_key(secret)] = Ticket(time.monotonic() + self.ttl_s, purpose, principal)
         while len(self._tickets) > _MAX_TICKETS:  # the oldest go first
             self._tickets.pop(next(iter(self._tickets)))
         return secret
@@ -113,11 +114,11 @@ class UploadTickets:
             return None
         return ticket
 
-    def spend(self, secret: str) -> bool:
-        """Use the ticket up; False if it was not live (a second upload on one URL is refused)."""
+    def spend(self, secret: str) -> Ticket | None:
+        """Use the ticket up; None if it was not live (a second upload on one URL is refused)."""
         ticket = self.valid(secret)
         self._tickets.pop(_key(secret), None)
-        return ticket is not None
+        return ticket
 
     def _prune(self) -> None:
         now = time.monotonic()

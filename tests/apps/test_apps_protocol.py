@@ -129,7 +129,7 @@ def test_upload_tickets_are_one_time_and_expire() -> None:
     tickets = UploadTickets(ttl_s=60)
     secret = tickets.issue("x")
     assert tickets.valid(secret) is not None and tickets.valid(secret + "x") is None
-    assert tickets.spend(secret) and not tickets.spend(secret) and tickets.valid(secret) is None
+    assert tickets.spend(secret) and tickets.spend(secret) is None and tickets.valid(secret) is None
     expired = UploadTickets(ttl_s=0)
     assert expired.valid(expired.issue()) is None
 
@@ -186,9 +186,12 @@ async def test_upload_links_need_no_mcp_token_but_the_mcp_endpoint_does(tmp_path
             form = await browser.get(url)
             stored = await browser.post(url, content=png(), headers={"Content-Type": "image/png"})
             denied = await browser.post(base + "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+            # The upload is the token holder's, who asked for the link: their tools accept it.
+            resized = await session.call_tool("resize_image", {"image": stored.json()["uri"], "width": 10})
     assert form.status_code == 200 and stored.status_code == 201
     assert stored.json()["uri"].startswith("photo://uploads/")
     assert denied.status_code == 401
+    assert not resized.is_error, resized.content
 
 
 async def test_prompts_are_recipes_with_completed_image_and_style_arguments(server: PhotoServer, workdir: Path) -> None:

@@ -122,17 +122,18 @@ async def test_choosing_a_variant_tells_the_conversation_which_result(
 async def test_running_job_shows_progress_and_cancel_stops_it(tmp_path: Path, workdir: Path, host_bundle: str) -> None:
     photo = workdir / "old.jpg"
     Image.new("L", (256, 256), 128).convert("RGB").save(photo)
-    fake = FakeYouCam(polling_interval_ms=300, polls_until_done=10**9)
+    # YouCam's progress climbs 5 % a poll (one a second here) up to 85 %: room for several updates.
+    fake = FakeYouCam(polling_interval_ms=1000, polls_until_done=10**9)
     args = {"image": str(photo)}
     async with serve(fake.app) as base:
         env = {"YOUCAM_API_KEY": fake.client_id, "YOUCAM_SECRET_KEY": fake.secret_key, "YOUCAM_BASE_URL": base}
         with anyio.fail_after(120):
             params = stdio_params(tmp_path, PHOTO_MCP_WAIT_SECONDS="0.5", **env)
             async with Client(params, extensions=[apps_client_extension()]) as client:
-                result = await client.call_tool("colorize_photo", args)
-                assert result.structured_content["status"] == "running", result.content
-                job_id = result.structured_content["job_id"]
-                async with browser_host(client, host_bundle) as host:
+                async with browser_host(client, host_bundle) as host:  # the browser first: the job runs now
+                    result = await client.call_tool("colorize_photo", args)
+                    assert result.structured_content["status"] == "running", result.content
+                    job_id = result.structured_content["job_id"]
                     view = await host.open("colorize_photo", args, result)
                     job = view.locator("#job")
                     await view.wait_for_selector("#job:not([hidden])")
