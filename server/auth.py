@@ -23,6 +23,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx2
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware, get_access_token
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, BearerAuthBackend, RequireAuthMiddleware
 from mcp.server.auth.provider import AccessToken
@@ -38,7 +39,14 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.config import ConfigError
-from server.oauth import IntrospectionVerifier, JWTVerifier, PhotoTokenVerifier, StaticAccessToken, refusal
+from server.oauth import (
+    IntrospectionVerifier,
+    JWTVerifier,
+    PhotoTokenVerifier,
+    StaticAccessToken,
+    metadata_urls,
+    refusal,
+)
 from server.security import PUBLIC_PATHS, PUBLIC_PREFIXES, configured_token, is_loopback
 from tools.core.principals import ALL_SCOPES, READ, STATIC_PRINCIPAL, MissingScope, acting_for
 from tools.core.settings import Settings
@@ -288,3 +296,38 @@ class ActingFor:
             raise MCPError(INVALID_REQUEST, MissingScope(READ).message)
         with acting_for(principal):
             return await call_next(ctx)
+
+
+async def oauth_report(settings: Settings) -> list[str]:
+    """What `photo-mcp doctor` says about OAuth: off, or the issuer, audience, how tokens are
+    checked, and whether the issuer's metadata (or the configured endpoint) answers."""
+    if not oauth_enabled(settings):
+        return ["oauth:         off (set PHOTO_MCP_OAUTH_ISSUER to accept OAuth access tokens)"]
+    issuer = (settings.oauth_issuer or "").strip()
+    try:
+        audience = resource_url(settings, settings.transport)
+        token_verifier(settings, audience)  # the same checks as at start-up
+    except OAuthConfigError as exc:
+        return [f"oauth:         MISCONFIGURED: {exc}"]
+    how = (
+        f"introspection at {settings.oauth_introspection_url}"
+        if settings.oauth_introspection_url
+        else f"JWT signatures ({', '.join(settings.oauth_algorithms)}) against "
+        + (settings.oauth_jwks_url or "the JWKS named in the issuer's metadata")
+    )
+    lines = [
+        f"oauth:         issuer {issuer}; audience {audience}",
+        f"      tokens:  {how}; required scopes: {' '.join(settings.oauth_required_scopes) or 'none'}",
+    ]
+    found = "no metadata found"
+    async with httpx2.AsyncClient(timeout=4.0) as client:
+        for url in metadata_urls(issuer):
+            try:
+                meta = (await client.get(url)).json()
+            except (httpx2.HTTPError, ValueError):
+                continue
+            if isinstance(meta, dict) and meta.get("issuer") == issuer:
+                found = f"metadata at {url}" + ("" if meta.get("jwks_uri") else " (no jwks_uri in it)")
+                break
+    lines.append(f"      issuer:  {found}")
+    return lines

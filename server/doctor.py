@@ -7,6 +7,7 @@ import os
 import anyio
 import httpx2
 
+from server.auth import oauth_report
 from server.config import mask
 from tools.core.db import database_report
 from tools.core.settings import Settings
@@ -42,7 +43,10 @@ async def run_doctor(settings: Settings) -> int:
     print(f"  allowed dirs:  {', '.join(str(d) for d in settings.effective_allowed_dirs)}")
     print(f"  wait budget:   {settings.wait_seconds:g} s; previews: {settings.preview} ({settings.preview_size}px)")
     caps = f"per call {settings.max_credits_per_call}, per day {settings.max_credits_per_day}"
+    caps += f", per person per day {settings.max_credits_per_day_per_user}"
     print(f"  credit caps:   {caps}")
+    for line in await oauth_report(settings):
+        print("  " + line)
     # The hosted providers, from the registry: (variable, value) per key, and the base URL.
     hosted = {
         name: (

@@ -108,3 +108,27 @@ def test_the_issuers_endpoints_must_be_https_off_loopback(tmp_path: Path) -> Non
         settings = make_settings(tmp_path, transport="http", public_url="https://photos.example.com", **values)
         with pytest.raises(OAuthConfigError, match=f"PHOTO_MCP_{setting.upper()} must be an https"):
             oauth_gate(lambda *_: None, settings, "http")  # type: ignore[arg-type]
+
+
+def test_doctor_reports_the_oauth_setup(tmp_path: Path, issuer: Issuer) -> None:
+    def doctor(**env: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "server", "doctor"],
+            env=server_env(tmp_path, **env),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd="/",
+        )
+        return done.stdout
+
+    assert "oauth:         off" in doctor()
+    report = doctor(
+        PHOTO_MCP_OAUTH_ISSUER=issuer.url,
+        PHOTO_MCP_PUBLIC_URL="https://photos.example.com",
+        PHOTO_MCP_MAX_CREDITS_PER_DAY_PER_USER="5",
+    )
+    assert f"issuer {issuer.url}; audience https://photos.example.com/mcp" in report
+    assert "JWT signatures" in report and f"metadata at {issuer.url}/.well-known/oauth-authorization-server" in report
+    assert "per person per day 5.0" in report
+    assert "MISCONFIGURED" in doctor(PHOTO_MCP_OAUTH_ISSUER=issuer.url)  # no URL of its own
