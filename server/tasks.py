@@ -17,7 +17,9 @@ waits only briefly (PHOTO_MCP_TASK_AFTER, 1 s); a job still running then comes b
                   success, so a cancelled Aluo job is not charged unless it had already finished);
                   a task still waiting for consent is cancelled with nothing sent.
 
-Input request keys are unique over a task's life (`r<round>/<resolver key>`).
+Input request keys are unique over a task's life (`r<round>/<resolver key>`). A task belongs to
+the principal that started it (OAuth subject, the static token, or the local user): anyone else's
+`tasks/*` on its id answers "not found", exactly as for an unknown id.
 Requests without the extension keep wait-then-hand-off and `get_job`; handshake-era clients
 never see a task. Built on the SDK's public `Extension` / `MethodBinding` API; replace it with
 the SDK's own implementation once it ships one.
@@ -54,9 +56,11 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field
 
 from server import links
+from server.auth import caller_identity
 from tools.core.db import Database
 from tools.core.errors import NotFound
 from tools.core.jobs import Job
+from tools.core.principals import acting_for
 from tools.core.settings import Settings
 from tools.runtime import Runtime
 from tools.toolkit.run import Call, wait_and_render
@@ -71,9 +75,15 @@ _handoff: ContextVar[bool] = ContextVar("photo_mcp_task_handoff", default=False)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ext_tasks (
     task_id TEXT PRIMARY KEY, job_id TEXT, tool TEXT NOT NULL, created_at REAL NOT NULL,
-    updated_at REAL NOT NULL, ttl_ms INTEGER, state TEXT NOT NULL, detail TEXT
+    updated_at REAL NOT NULL, ttl_ms INTEGER, state TEXT NOT NULL, detail TEXT, principal TEXT
 )
 """
+
+
+def _migrate(c: sqlite3.Connection) -> None:
+    c.execute(_SCHEMA)
+    if "principal" not in {row[1] for row in c.execute("PRAGMA table_info(ext_tasks)")}:
+        c.execute("ALTER TABLE ext_tasks ADD COLUMN principal TEXT")
 
 
 def handoff_budget(settings: Settings) -> float | None:
@@ -118,27 +128,32 @@ class TaskStore:
 
     def __init__(self, runtime: Runtime) -> None:
         self.db = runtime.db
-        self.db.call(lambda c: c.execute(_SCHEMA))
+        self.db.call(_migrate)
 
-    async def create(self, tool: str, state: str, *, job_id: str | None = None, detail: Any = None) -> sqlite3.Row:
+    async def create(
+        self, tool: str, state: str, principal: str | None, *, job_id: str | None = None, detail: Any = None
+    ) -> sqlite3.Row:
         task_id = "t_" + secrets.token_urlsafe(24)  # unguessable: the id is the handle
         now = time.time()
-        row = (task_id, job_id, tool, now, now, TASK_TTL_MS, state, None if detail is None else json.dumps(detail))
+        blob = None if detail is None else json.dumps(detail)
+        row = (task_id, job_id, tool, now, now, TASK_TTL_MS, state, blob, principal)
 
         def insert(c: sqlite3.Connection) -> None:
             # Expired tasks go as new ones come (their jobs and results stay, for get_job).
             c.execute("DELETE FROM ext_tasks WHERE ttl_ms IS NOT NULL AND created_at + ttl_ms / 1000.0 < ?", (now,))
-            c.execute("INSERT INTO ext_tasks VALUES (?,?,?,?,?,?,?,?)", row)
+            c.execute("INSERT INTO ext_tasks VALUES (?,?,?,?,?,?,?,?,?)", row)
 
         await self.db.run(insert)
-        return await self.get(task_id)
+        return await self.get(task_id, principal)
 
-    async def get(self, task_id: str) -> sqlite3.Row:
-        """Raises:
-        MCPError: INVALID_PARAMS for an unknown or expired task.
+    async def get(self, task_id: str, principal: str | None) -> sqlite3.Row:
+        """The task, if `principal` (the caller) made it.
+
+        Raises:
+            MCPError: INVALID_PARAMS for an unknown or expired task, or another caller's.
         """
         row = await self.db.run(lambda c: c.execute("SELECT * FROM ext_tasks WHERE task_id=?", (task_id,)).fetchone())
-        if row is None:
+        if row is None or row["principal"] != principal:  # another person's task reads as unknown
             raise MCPError(code=INVALID_PARAMS, message="Failed to retrieve task: Task not found")
         if row["ttl_ms"] is not None and (time.time() - row["created_at"]) * 1000 > row["ttl_ms"]:
             raise MCPError(code=INVALID_PARAMS, message="Failed to retrieve task: Task has expired")
@@ -194,13 +209,16 @@ class Tasks(Extension):
         store = self._store(runtime)
         if isinstance(result, InputRequiredResult):
             # Spend consent (or any other question) rides the task as input_required.
-            row = await store.create(params.name, "input", detail=_pending(params, result, 1))
+            row = await store.create(params.name, "input", _caller(runtime), detail=_pending(params, result, 1))
         else:
             job_id = _running_job(result)
             if job_id is None:
                 return result
-            row = await store.create(params.name, "job", job_id=job_id)
+            row = await store.create(params.name, "job", _caller(runtime), job_id=job_id)
         return {"resultType": "task", **await self._describe(runtime, row)}
+
+    async def _find(self, runtime: Runtime, task_id: str) -> sqlite3.Row:
+        return await self._store(runtime).get(task_id, _caller(runtime))
 
     async def _describe(self, runtime: Runtime, row: sqlite3.Row) -> dict[str, Any]:
         """The DetailedTask of `row`: status, and its input requests, result or error."""
@@ -245,14 +263,16 @@ class Tasks(Extension):
 
     async def _get(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> HandlerResult:
         runtime: Runtime = ctx.lifespan_context
-        return await self._describe(runtime, await self._store(runtime).get(params.task_id))
+        row = await self._find(runtime, params.task_id)
+        with acting_for(row["principal"]):  # its job and results are looked up as its owner's
+            return await self._describe(runtime, row)
 
     async def _update(self, ctx: ServerRequestContext[Any, Any], params: TaskUpdateParams) -> HandlerResult:
         """Take the person's answers; once every outstanding request is answered, run the call
         again with them (as a retried `tools/call` would) and let the task follow what it does."""
         runtime: Runtime = ctx.lifespan_context
         store = self._store(runtime)
-        row = await store.get(params.task_id)
+        row = await self._find(runtime, params.task_id)
         if row["state"] != "input":
             return {}  # nothing outstanding: responses for unknown or answered keys are ignored
         pending = json.loads(row["detail"])
@@ -302,13 +322,18 @@ class Tasks(Extension):
     async def _cancel(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> HandlerResult:
         runtime: Runtime = ctx.lifespan_context
         store = self._store(runtime)
-        row = await store.get(params.task_id)
+        row = await self._find(runtime, params.task_id)
         if row["state"] == "input":
             await store.move(row["task_id"], "cancelled", was="input")
         elif row["state"] == "job":
-            with contextlib.suppress(NotFound):  # the job row is gone: nothing left to stop
+            with contextlib.suppress(NotFound), acting_for(row["principal"]):  # a gone job: nothing to stop
                 await runtime.jobs.cancel(row["job_id"])
         return {}
+
+
+def _caller(runtime: Runtime) -> str | None:
+    """The principal of the request being served (None: the local user)."""
+    return caller_identity(runtime.settings)[0]
 
 
 def _pending(call: CallToolRequestParams, result: InputRequiredResult, round_: int) -> dict[str, Any]:
