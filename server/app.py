@@ -10,10 +10,13 @@ from typing import Any
 import httpx2
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import InputRequiredResult, Resource
+from pydantic import ValidationError
 from pydantic.networks import AnyUrl
 
 from server import apps, compat, consent, links, prompts, resources, tasks
+from server import arguments as args
 from server.adapter import register_tools
 from server.auth import ActingFor
 from server.icons import SERVER_ICONS
@@ -78,6 +81,21 @@ class PhotoServer(MCPServer[Runtime]):
                 yield runtime
             finally:
                 self.runtime = None
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
+        """Arguments checked as a person types them (see `server.arguments`) before the SDK validates."""
+        schema = self._tool_input_schema(name)
+        if schema is None:
+            return await super().call_tool(name, arguments, context)
+        try:
+            checked = args.check(name, arguments, schema)
+            return await super().call_tool(name, checked, context)
+        except args.ArgumentProblem as exc:
+            raise ToolError(str(exc)) from None
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                raise ToolError(args.explain(name, exc.__cause__, schema)) from exc.__cause__
+            raise
 
     async def list_resources(self) -> list[Resource]:
         static = await super().list_resources()

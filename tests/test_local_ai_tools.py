@@ -13,6 +13,7 @@ from PIL import Image
 
 from tests.fakes.images import image_bytes
 from tests.support import stdio_params
+from tools.providers.local import INSTALL_HINT
 
 np = pytest.importorskip("numpy")
 pytest.importorskip("onnxruntime")
@@ -112,12 +113,12 @@ async def test_without_the_extra_local_answers_with_the_install_command(tmp_path
     with anyio.fail_after(60):
         async with Client(stdio_params(tmp_path, PYTHONPATH=str(blocker))) as client:
             local = await client.call_tool("remove_background", {"image": str(photo), "provider": "local"})
-            assert local.is_error and "pip install 'photo-mcp[local]'" in local.content[0].text
+            assert local.is_error and INSTALL_HINT in local.content[0].text
             blur = await client.call_tool("blur_background", {"image": str(photo)})
-            assert blur.is_error and "pip install 'photo-mcp[local]'" in blur.content[0].text
+            assert blur.is_error and INSTALL_HINT in blur.content[0].text
             placed = await client.call_tool("place_on_background", {"image": str(photo)})
             assert not placed.is_error, placed.content
-            assert "pip install 'photo-mcp[local]'" in placed.content[0].text  # placed as is, with the hint
+            assert INSTALL_HINT in placed.content[0].text  # placed as is, with the hint
             # Regressions: an explicit offline provider that is not installed answers with its setup
             # message before any job starts (no structured job result), for every routed tool.
             erase = await client.call_tool(
@@ -126,12 +127,12 @@ async def test_without_the_extra_local_answers_with_the_install_command(tmp_path
             enhance = await client.call_tool("enhance_photo", {"image": str(photo), "provider": "local"})
             for refused in (local, blur, erase, enhance):
                 assert refused.is_error and refused.structured_content is None, refused.content
-                assert "pip install 'photo-mcp[local]'" in refused.content[0].text
+                assert INSTALL_HINT in refused.content[0].text
             # With no keys and no extra, auto has nothing to try: the message lists every setup step.
             auto = await client.call_tool("remove_background", {"image": str(photo)})
             text = auto.content[0].text
             assert auto.is_error and "No provider can remove backgrounds here" in text, text
-            for step in ("ALUO_API_KEY", "YOUCAM_API_KEY", "REMOVEDO_API_KEY", "pip install 'photo-mcp[local]'"):
+            for step in ("ALUO_API_KEY", "YOUCAM_API_KEY", "REMOVEDO_API_KEY", INSTALL_HINT):
                 assert step in text
 
 

@@ -155,3 +155,17 @@ async def test_a_css_colour_with_dots_is_a_colour_not_a_path(client: Client, wor
     assert not result.is_error, result.content
     with _open(result.structured_content["images"][0]["path"]) as img:
         assert img.convert("RGB").getpixel((1, 1)) == ImageColor.getrgb("hsl(120.5, 100%, 25%)")
+
+
+async def test_place_on_background_size_does_not_depend_on_the_cut_out(client: Client, workdir: Path) -> None:
+    """A 1200×900 photo on a square: 1200×1200 whether it was cut out first or placed as it is."""
+    src = workdir / "photo.jpg"
+    src.write_bytes(image_bytes(1200, 900, "jpeg"))
+    sizes = set()
+    for cut in (False, None):  # None: cut out automatically when the offline extra is installed
+        result = await client.call_tool("place_on_background", {"image": str(src), "cut_out": cut})
+        assert not result.is_error, result.content
+        (image,) = result.structured_content["images"]
+        sizes.add((image["width"], image["height"]))
+        assert "Long side 1200 px (the input image's long side" in result.structured_content["message"]
+    assert sizes == {(1200, 1200)}

@@ -43,7 +43,7 @@ async def place_on_background(
     ] = "1:1",
     size: Annotated[
         int | None,
-        Field(description="Long side of the output in pixels (default: keep the subject's scale)", ge=16, le=8192),
+        Field(description="Long side of the output in pixels (default: the input image's long side)", ge=16, le=8192),
     ] = None,
     margin: Annotated[
         float, Field(description="Padding on each side, as a fraction of the canvas", ge=0, le=0.45)
@@ -83,6 +83,10 @@ async def place_on_background(
     do_cut = want_cut and problem is None
     note = f"Placed as it is (no transparency). To cut it out automatically, {problem}" if want_cut and problem else ""
 
+    # The canvas does not depend on what is installed (a cut-out is smaller than the photo).
+    long_side = size or max(info.width, info.height)
+    why = "as asked" if size else "the input image's long side; pass size to choose"
+
     def edit(imgs: list[Image.Image]) -> Image.Image:
         subject = imgs[0]
         if do_cut:
@@ -90,7 +94,7 @@ async def place_on_background(
 
             subject = cut(subject)
         bg = imgs[1] if color is None else color
-        return compose.place_on_background(subject, bg, ratio, margin, size, rt.settings.max_pixels)
+        return compose.place_on_background(subject, bg, ratio, margin, long_side, rt.settings.max_pixels)
 
     params = {
         "background": background if color is not None else "image",
@@ -99,7 +103,8 @@ async def place_on_background(
         "margin": margin,
         "cut_out": do_cut,
     }
-    message = "Cut out offline first." if do_cut else note
+    sized = f"Long side {long_side} px ({why})."
+    message = " ".join(m for m in (sized, "Cut out offline first." if do_cut else note) if m)
     return await run_local_edit(
         call, "place_on_background", sources, params, edit, fmt=output_format, model=do_cut, message=message
     )

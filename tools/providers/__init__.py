@@ -94,7 +94,7 @@ REGISTRY: dict[str, ProviderInfo] = {
     ),
     "local": ProviderInfo(
         name="local",
-        title="offline (this machine)",
+        title="The offline backend",
         client="tools.providers.local.provider:LocalProvider",
         keys=(),
         env=(),
