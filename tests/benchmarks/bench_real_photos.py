@@ -313,7 +313,7 @@ def bench_matting(comps: list[Composite], methods: dict[str, dict[str, bool]]) -
         " backgrounds). Halo = mean absolute colour error (0-255) in the edge band of the cut-out composited on"
         " black / on white against the truth composited the same way; edge colour = the cut-out's visible"
         " colour error (alpha × |F - F_true|) where the truth is semi-transparent or opaque. Means (mean / median"
-        " for the halo columns):",
+        " in the last three columns):",
         "",
         "| method | IoU | alpha MAE ×100 | alpha MSE ×1000 | boundary F | halo on black | halo on white "
         "| edge colour error |",
