@@ -48,6 +48,7 @@ from mcp_types import CallToolResult, ElicitRequest, ElicitRequestURLParams, Inp
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, Field
 
+from server.auth import caller_identity
 from tools import providers
 from tools.core.errors import BudgetExceeded, PhotoError
 from tools.core.settings import Settings
@@ -132,12 +133,18 @@ def _subject(args: dict[str, Any]) -> str:
     return f' "{text[:80]}…"' if len(text) > 80 else f' "{text}"'
 
 
-def question(title: str, quote: Quote, spent: float, settings: Settings, args: dict[str, Any] | None = None) -> str:
-    cap = f" of a daily cap of {settings.max_credits_per_day:g}" if settings.max_credits_per_day is not None else ""
+def question(
+    title: str, quote: Quote, spent: float, settings: Settings, args: dict[str, Any] | None = None, *, own: bool = False
+) -> str:
+    """The consent question. `own`: `spent` is the caller's own (a multi-user server), not the server's."""
+    limit = settings.max_credits_per_day_per_user if own else None
+    limit = settings.max_credits_per_day if limit is None else limit
+    cap = f" of a daily cap of {limit:g}" if limit is not None else ""
+    whose = "Your spend today" if own else "Today's spend so far"
     units = f" ({quote.units} images)" if quote.units > 1 else ""
     return (
         f"{title}{_subject(args or {})}: run {quote.operation}{units} on {_provider_names(quote.providers)} for about "
-        f"{quote.credits:g} credits? Today's spend so far: {spent:g} credits{cap}. "
+        f"{quote.credits:g} credits? {whose}: {spent:g} credits{cap}. "
         "Nothing is sent to the provider until you accept."
     )
 
@@ -174,7 +181,13 @@ def resolver_for(name: str, title: str, quote: QuoteFn, arg_names: list[str]) ->
                     "this client cannot ask (it declares no elicitation support). Nothing was sent."
                 )
             return NotAsked("the client cannot ask")
-        return Elicit(question(title, q, await rt.ledger.spent_today(), settings, args), Approve)
+        # A multi-user server shows each person their own spend (never the others'); else the server's.
+        principal = caller_identity(settings)[0]
+        if principal is None:
+            spent = await rt.ledger.spent_today()
+        else:
+            spent = await rt.ledger.spent_today(principal=principal)
+        return Elicit(question(title, q, spent, settings, args, own=principal is not None), Approve)
 
     params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
     params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in arg_names]
