@@ -27,6 +27,7 @@ def test_wheel_ships_exactly_server_and_tools(tmp_path: Path) -> None:
         entry_points = zf.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert top == {"server", "tools"}
+    assert {f"server/viewer/viewer.{ext}" for ext in ("html", "css", "js")} <= set(names)  # the MCP Apps view
     assert "photo-mcp = server.__main__:main" in entry_points
 
 

@@ -157,6 +157,7 @@
       card.dataset.id = image.id;
       const img = card.querySelector("img");
       img.alt = `${image.mime_type} result ${i + 1} of ${sc.images.length}`;
+      card.querySelector(".thumb").classList.toggle("alpha", image.mime_type !== "image/jpeg");
       if (inline[i]) img.src = `data:${inline[i].mimeType};base64,${inline[i].data}`;
       card.querySelector(".name").textContent = image.path ? image.path.split(/[\\/]/).pop() : image.id;
       card.querySelector(".meta").textContent =

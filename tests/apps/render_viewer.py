@@ -3,9 +3,9 @@
     .venv/bin/python -m tests.apps.render_viewer docs/viewer.png [--tool blur_background]
 
 Needs what the browser tests need (chromium, `pip install -e '.[browser]'`, `npm ci --prefix
-.ci/apps`). It starts photo-mcp over stdio in a temporary data dir, makes a photo with Pillow,
-runs an offline tool on it, opens the result in the viewer through the official AppBridge and
-screenshots the view. Nothing is downloaded.
+.ci/apps`). It starts photo-mcp over stdio in a temporary data dir, takes a real portrait shipped
+with scikit-image (or draws a product photo with Pillow), runs an offline tool on it, opens the
+result in the viewer through the official AppBridge and screenshots the view. Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -21,6 +21,16 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from tests.apps.harness import apps_client_extension, browser_host, build_host_bundle, missing_parts
 from tests.support import stdio_params
+
+
+def real_photo(path: Path) -> Path | None:
+    """A real portrait shipped inside scikit-image (the test extra), when it is installed."""
+    try:
+        from skimage import data
+    except ImportError:
+        return None
+    Image.fromarray(data.astronaut()).save(path, "JPEG", quality=92)
+    return path
 
 
 def product_photo(path: Path) -> Path:
@@ -46,7 +56,7 @@ async def render(out: Path, tool: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         (tmp_path / "work").mkdir()
-        photo = product_photo(tmp_path / "work" / "mug.jpg")
+        photo = real_photo(tmp_path / "work" / "portrait.jpg") or product_photo(tmp_path / "work" / "mug.jpg")
         args: dict = {"image": str(photo)}
         if tool == "place_on_background":
             args |= {"background": "white", "aspect_ratio": "1:1", "margin": 0.08}
@@ -66,6 +76,16 @@ async def render(out: Path, tool: str) -> None:
                 await host.page.mouse.click(box["x"] + box["width"] * 0.42, box["y"] + box["height"] / 2)
                 iframe = await host.page.query_selector("#view")
                 await iframe.screenshot(path=str(out))
+    shrink(out)
+
+
+def shrink(path: Path, max_bytes: int = 190 * 1024) -> None:
+    """Keep the README's screenshot small: a 256-colour PNG when the full-colour one is too big."""
+    if path.stat().st_size <= max_bytes:
+        return
+    with Image.open(path) as img:
+        small = img.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG)
+    small.save(path, optimize=True)
 
 
 def main() -> None:
