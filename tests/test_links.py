@@ -16,8 +16,12 @@ from mcp import Client
 from server import links
 from server.app import build_server
 from tests.conftest import make_settings
+from tests.fakes.aluo import FakeAluo
 from tests.fakes.images import image_bytes
+from tests.fakes.loopback import serve
 from tests.support import http_process, serve_http
+from tests.test_aluo_tools import aluo_settings
+from tests.test_tasks import NEVER, TasksClient, until_task
 
 TOKEN = "t0ken-for-the-links-test-0123456789"
 
@@ -82,3 +86,17 @@ async def test_without_a_public_url_results_carry_no_link(client: Client, workdi
     result = await client.call_tool("resize_image", {"image": str(workdir / "a.png"), "width": 30})
     assert result.structured_content["images"][0]["url"] is None
     assert "download" not in result.content[0].text
+
+
+async def test_a_task_result_carries_the_link_too(tmp_path: Path) -> None:
+
+    fake = FakeAluo(polls_until_done=NEVER)
+    async with serve(fake.app) as base:
+        settings = aluo_settings(tmp_path, fake, base, public_url="https://photos.example.com", wait_seconds=1)
+        ext = TasksClient()
+        with anyio.fail_after(60):
+            async with Client(build_server(settings), mode="2026-07-28", extensions=[ext]) as client:
+                result = await until_task(client, ext, fake)
+    (image,) = result.structured_content["images"]
+    assert ext.handles and image["url"].startswith(f"https://photos.example.com/files/{image['id']}?exp=")
+    assert links.verify(settings, image["id"], *(parse_qs(urlsplit(image["url"]).query)[k][0] for k in ("exp", "sig")))
