@@ -234,6 +234,13 @@
 
   async function choose(image, card) {
     state.chosen = image.id;
+    if (!$("compare").hidden) {
+      // The comparison follows the chosen variant.
+      state.afterId = image.id;
+      $("frame").style.aspectRatio = `${image.width} / ${image.height}`;
+      const img = card.querySelector("img");
+      if (img.src) $("after-img").src = img.src;
+    }
     for (const e of state.images) {
       e.card.classList.toggle("chosen", e.card === card);
       e.card.querySelector(".use").classList.toggle("chosen", e.card === card);

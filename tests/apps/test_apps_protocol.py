@@ -11,6 +11,7 @@ from pathlib import Path
 
 import anyio
 import httpx2
+import pytest
 from mcp import Client
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -59,10 +60,12 @@ async def test_the_viewer_is_one_self_contained_document_with_a_strict_csp(serve
     assert "fetch(" not in script and "XMLHttpRequest" not in script
 
 
-async def test_clients_without_apps_get_exactly_the_same_results(server: PhotoServer, workdir: Path) -> None:
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])  # both protocol eras
+async def test_clients_without_apps_get_exactly_the_same_results(server: PhotoServer, workdir: Path, mode: str) -> None:
     (workdir / "a.png").write_bytes(png())
     args = {"image": str(workdir / "a.png"), "width": 20}
-    async with Client(server) as plain, Client(server, extensions=[apps_client_extension()]) as apps:
+    apps_client = Client(server, mode=mode, extensions=[apps_client_extension()])
+    async with Client(server, mode=mode) as plain, apps_client as apps:
         plain_tools = {t.name: t for t in (await plain.list_tools()).tools}
         apps_tools = {t.name: t for t in (await apps.list_tools()).tools}
         without, with_apps = await plain.call_tool("resize_image", args), await apps.call_tool("resize_image", args)
@@ -80,8 +83,10 @@ async def test_clients_without_apps_get_exactly_the_same_results(server: PhotoSe
     assert set(without.structured_content) == set(with_apps.structured_content)
 
 
-async def test_pick_image_opens_the_picker_only_for_apps_clients(server: PhotoServer) -> None:
-    async with Client(server) as plain, Client(server, extensions=[apps_client_extension()]) as apps:
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_pick_image_opens_the_picker_only_for_apps_clients(server: PhotoServer, mode: str) -> None:
+    apps_client = Client(server, mode=mode, extensions=[apps_client_extension()])
+    async with Client(server, mode=mode) as plain, apps_client as apps:
         opened = await apps.call_tool("pick_image", {"purpose": "the product"})
         fallback = await plain.call_tool("pick_image", {})
     assert opened.structured_content == {"mode": "picker", "purpose": "the product"}

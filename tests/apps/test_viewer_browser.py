@@ -113,10 +113,12 @@ async def test_choosing_a_variant_tells_the_conversation_which_result(
                     await view.locator(f".card[data-id='{second['id']}'] .use").click()
                     entry = await host.wait_for("message")
                     chosen = await view.locator(".card.chosen").get_attribute("data-id")
+                    compared = await view.locator("#after-img").get_attribute("src")
+                    second_src = await view.locator(f".card[data-id='{second['id']}'] img").get_attribute("src")
     (block,) = entry["params"]["content"]
     assert entry["params"]["role"] == "user" and block["type"] == "text"
     assert second["uri"] in block["text"] and first["id"] not in block["text"]
-    assert chosen == second["id"]
+    assert chosen == second["id"] and compared == second_src  # the slider now compares the chosen one
 
 
 async def test_running_job_shows_progress_and_cancel_stops_it(tmp_path: Path, workdir: Path, host_bundle: str) -> None:
