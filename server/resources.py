@@ -4,6 +4,8 @@ result ids and style arguments."""
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
@@ -18,6 +20,8 @@ from mcp_types import (
 
 from server import prompts
 from tools import styles
+from tools.core import images
+from tools.core.echo import shorten
 from tools.core.errors import InvalidInput, NotFound, PhotoError
 from tools.core.results import RESULT_URI_PREFIX
 from tools.runtime import Runtime
@@ -113,20 +117,38 @@ def _integer(text: str, what: str) -> int:
 
 
 async def read_result(runtime: Runtime, uri: str) -> list[ReadResourceContents]:
-    """The bytes of a photo://results/{id} resource.
+    """The bytes of a photo://results/{id} resource; `?max_side=N` gives a copy at most N px on its
+    long side (JPEG, or PNG with transparency), for clients that cannot take the full file in one
+    message.
 
     Raises:
         ResourceNotFoundError: for an unknown id or a deleted file.
-        ResourceError: if the file cannot be read.
+        ResourceError: if the file cannot be read, or `max_side` is not a size.
     """
-    result_id = uri[len(RESULT_URI_PREFIX) :].strip("/")
+    path, _, query = uri[len(RESULT_URI_PREFIX) :].partition("?")
+    max_side = _max_side(query)
     try:
-        record, data = await runtime.store.read(result_id)
+        record, data = await runtime.store.read(path.strip("/"))
+        if max_side is not None:
+            small, mime = await images.in_worker(images.preview, data, max_side, runtime.settings.max_pixels)
+            return [ReadResourceContents(content=small, mime_type=mime)]
     except NotFound as exc:
         raise ResourceNotFoundError(exc.message) from None
     except (PhotoError, OSError) as exc:
-        raise ResourceError(f"Cannot read {uri}: {exc}") from None
+        raise ResourceError(f"Cannot read {shorten(uri, 60)}: {exc}") from None
     return [ReadResourceContents(content=data, mime_type=record.mime_type)]
+
+
+def _max_side(query: str) -> int | None:
+    """Raises:
+    ResourceError: a `max_side` that is not a whole number of pixels from 16 to 8192.
+    """
+    values = parse_qs(query).get("max_side")
+    if not values:
+        return None
+    if not values[0].isdigit() or not 16 <= int(values[0]) <= 8192:
+        raise ResourceError(f"max_side={shorten(values[0], 20)!r}: use a whole number of pixels from 16 to 8192.")
+    return int(values[0])
 
 
 async def recent_resources(runtime: Runtime) -> list[Resource]:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from pathlib import Path
 
+import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 from PIL import Image, ImageColor
 
+from server.app import build_server
+from tests.conftest import make_settings
 from tests.fakes.images import image_bytes
 
 
@@ -169,3 +174,30 @@ async def test_place_on_background_size_does_not_depend_on_the_cut_out(client: C
         sizes.add((image["width"], image["height"]))
         assert "Long side 1200 px (the input image's long side" in result.structured_content["message"]
     assert sizes == {(1200, 1200)}
+
+
+async def test_inline_images_of_one_result_fit_the_budget(tmp_path: Path, workdir: Path) -> None:
+    """A noisy image, PHOTO_MCP_PREVIEW=full and a small budget: the result still fits, and says so."""
+    noise = Image.frombytes("RGB", (900, 700), os.urandom(900 * 700 * 3))
+    noise.save(workdir / "noise.png")
+    settings = make_settings(tmp_path, preview="full", max_inline_bytes=64 * 1024)
+    async with Client(build_server(settings)) as client:
+        result = await client.call_tool("convert_image", {"image": str(workdir / "noise.png"), "format": "png"})
+    assert not result.is_error, result.content
+    assert len(result.model_dump_json(by_alias=True, exclude_none=True)) <= 64 * 1024
+    (preview,) = [b for b in result.content if b.type == "image"]
+    with Image.open(io.BytesIO(base64.b64decode(preview.data))) as img:
+        assert max(img.size) >= 96 and img.getbbox() is not None  # a real, smaller picture
+    assert "reduced to fit a client's 1 MiB limit" in result.content[0].text
+    assert Path(result.structured_content["images"][0]["path"]).stat().st_size > 1024 * 1024  # the file is whole
+
+
+async def test_a_size_bounded_copy_of_any_result_can_be_read(client: Client, workdir: Path) -> None:
+    (workdir / "big.png").write_bytes(image_bytes(1600, 1000))
+    result = await client.call_tool("convert_image", {"image": str(workdir / "big.png"), "format": "jpeg"})
+    uri = result.structured_content["images"][0]["uri"]
+    small = await client.read_resource(uri + "?max_side=400")
+    with Image.open(io.BytesIO(base64.b64decode(small.contents[0].blob))) as img:
+        assert img.size == (400, 250) and small.contents[0].mime_type == "image/jpeg"
+    with pytest.raises(MCPError, match="max_side='huge': use a whole number of pixels"):
+        await client.read_resource(uri + "?max_side=huge")

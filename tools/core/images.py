@@ -341,16 +341,17 @@ def fit(data: bytes, limits: FitLimits, max_pixels: int) -> Encoded:
     return Encoded(out, MIME_OF[fmt], img.size[0], img.size[1])
 
 
-def preview(data: bytes, max_side: int, max_pixels: int) -> tuple[bytes, str]:
-    """A small inline preview: PNG when the image has alpha, else JPEG.
+def preview(data: bytes, max_side: int, max_pixels: int, *, compact: bool = False) -> tuple[bytes, str]:
+    """A small inline preview: PNG when the image has alpha, else JPEG; `compact`: WebP with
+    alpha and a lower quality, for a result that must fit a byte budget.
 
     Raises:
         InvalidInput: if the data is not a decodable image.
     """
     img = decode(data, max_pixels, target_side=max_side, fast=True)
     if img.mode == "RGBA":
-        return encode(img, "png"), "image/png"
-    return encode(img, "jpeg", quality=80), "image/jpeg"
+        return (encode(img, "webp", quality=70), "image/webp") if compact else (encode(img, "png"), "image/png")
+    return encode(img, "jpeg", quality=70 if compact else 80), "image/jpeg"
 
 
 # Input formats whose encoding an edit keeps; anything else comes out as PNG.

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     wait_seconds: float = Field(default=45.0, gt=0, le=3600)
     preview: PreviewMode = "preview"
     preview_size: int = Field(default=512, ge=32, le=4096)
+    # Every inline image of one result together (base64 and JSON included): Claude Desktop refuses
+    # tool results over 1 MiB, fastmcp's client one SSE event over 1 MiB.
+    max_inline_bytes: int = Field(default=1024 * 1024, ge=16 * 1024)
     max_credits_per_call: float | None = Field(default=None, ge=0)
     max_credits_per_day: float | None = Field(default=None, ge=0)
     # The same daily cap for each principal (an OAuth subject, the static token, the local user).
@@ -101,6 +104,9 @@ class Settings(BaseSettings):
     # and the most one call may write (a 0.58 MB request must not write 126 MB).
     max_store_mb: float = Field(default=2048.0, gt=0)
     max_result_mb: float = Field(default=64.0, gt=0)
+    # Servers sharing a data dir: a server whose heartbeat is older than this is gone, and its
+    # unfinished jobs are taken over (at once when its process is known to have exited).
+    lease_seconds: float = Field(default=30.0, ge=0.5, le=3600)
     download_timeout: float = Field(default=30.0, gt=0)
     retry_base_delay: float = Field(default=0.5, ge=0, le=10)
     # Read/write timeout of one provider API request (connect stays at most 10 s).

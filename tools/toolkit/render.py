@@ -8,6 +8,7 @@ preview per image (none | preview | full), and `structured_content` matching
 from __future__ import annotations
 
 import base64
+import json
 import time
 from typing import Any
 
@@ -115,22 +116,63 @@ def structured(job: Job, records: list[ResultRecord]) -> ToolOutput:
     )
 
 
-def _previews(records: list[ResultRecord], mode: str, size: int, max_pixels: int) -> list[ImageContent]:
-    blocks = []
-    for r in records:
-        data = r.path.read_bytes()
-        if mode == "full" and len(data) <= FULL_INLINE_LIMIT:
-            payload, mime = data, r.mime_type
-        else:
-            payload, mime = images.preview(data, size, max_pixels)
-        blocks.append(ImageContent(type="image", data=base64.b64encode(payload).decode(), mime_type=mime))
-    return blocks
+# Claude Desktop refuses tool results over 1 MiB and fastmcp caps one SSE event at 1 MiB: every
+# inline image of one result, base64 and JSON included, shares this budget by default.
+MAX_INLINE_BYTES = 1024 * 1024
+_SMALLEST_SIDE = 96  # below this a preview says nothing: leave it out instead
+_SLACK = 4096  # the envelope around the result (JSON-RPC, _meta, an older client's longer text)
+
+
+def _b64_size(n: int) -> int:
+    return 4 * ((n + 2) // 3) + 64  # base64 and the block's JSON around it
+
+
+def _previews(
+    records: list[ResultRecord], mode: str, size: int, max_pixels: int, budget: int
+) -> tuple[list[ImageContent], str]:
+    """Inline images for `records` within `budget` bytes, and a note when they had to shrink.
+
+    Degrades full → preview → smaller WebP/JPEG previews → fewer previews, never over budget.
+    """
+    datas = [r.path.read_bytes() for r in records]
+    full = mode == "full" and all(len(d) <= FULL_INLINE_LIMIT for d in datas)
+    if full and sum(_b64_size(len(d)) for d in datas) <= budget:
+        return [_block(d, r.mime_type) for d, r in zip(datas, records, strict=True)], ""
+    note = "Inline images were reduced to fit a client's 1 MiB limit; the full files are the links above."
+    side, compact = size, False
+    while True:
+        shown = [images.preview(d, side, max_pixels, compact=compact) for d in datas]
+        if sum(_b64_size(len(p)) for p, _ in shown) <= budget:
+            reduced = full or compact
+            return [_block(p, m) for p, m in shown], note if reduced else ""
+        if side <= _SMALLEST_SIDE:
+            break
+        side, compact = max(_SMALLEST_SIDE, int(side * 0.7)), True
+    kept: list[ImageContent] = []
+    used = 0
+    for payload, mime in shown:
+        if used + _b64_size(len(payload)) > budget:
+            break
+        kept.append(_block(payload, mime))
+        used += _b64_size(len(payload))
+    left = len(shown) - len(kept)
+    return kept, f"{left} of {len(shown)} previews were left out to fit a client's 1 MiB limit; read the links."
+
+
+def _block(payload: bytes, mime: str) -> ImageContent:
+    return ImageContent(type="image", data=base64.b64encode(payload).decode(), mime_type=mime)
 
 
 async def render(
-    job: Job, records: list[ResultRecord], *, preview: str, preview_size: int, max_pixels: int
+    job: Job,
+    records: list[ResultRecord],
+    *,
+    preview: str,
+    preview_size: int,
+    max_pixels: int,
+    max_inline: int = MAX_INLINE_BYTES,
 ) -> CallToolResult:
-    """Build the tool result for `job` in whatever state it is."""
+    """Build the tool result for `job` in whatever state it is, at most `max_inline` bytes of JSON."""
     content: list[ContentBlock] = [TextContent(type="text", text=summary(job, records))]
     for r in records:
         content.append(
@@ -143,10 +185,15 @@ async def render(
                 description=f"{r.operation} result ({r.width}×{r.height}) from {r.provider}",
             )
         )
+    shaped = structured(job, records).model_dump(mode="json")
     if preview != "none" and records:
-        content.extend(await images.in_worker(_previews, records, preview, preview_size, max_pixels))
-    return CallToolResult(
-        content=content,
-        structured_content=structured(job, records).model_dump(mode="json"),
-        is_error=job.state == "failed",
-    )
+        rest = len(json.dumps(shaped)) + sum(len(b.model_dump_json()) for b in content)
+        blocks, note = await images.in_worker(
+            _previews, records, preview, preview_size, max_pixels, max(0, max_inline - rest - _SLACK)
+        )
+        if note:
+            first = content[0]
+            assert isinstance(first, TextContent)
+            content[0] = TextContent(type="text", text=f"{first.text}\n{note}")
+        content.extend(blocks)
+    return CallToolResult(content=content, structured_content=shaped, is_error=job.state == "failed")

@@ -197,7 +197,14 @@ async def wait_and_render(call: Call, job: Job, budget: float, *, cancel_on_abor
         await call.progress(100, 100, job.message if job.state == "succeeded" else job.state)
     records = await rt.store.get_many(job.result_ids, principal=job.principal) if job.state == "succeeded" else []
     s = rt.settings
-    return await render(job, records, preview=s.preview, preview_size=s.preview_size, max_pixels=s.max_pixels)
+    return await render(
+        job,
+        records,
+        preview=s.preview,
+        preview_size=s.preview_size,
+        max_pixels=s.max_pixels,
+        max_inline=s.max_inline_bytes,
+    )
 
 
 async def probe(call: Call, source: ImageSource) -> images.ImageInfo:
