@@ -321,6 +321,9 @@
     $("job-message").textContent = `${s.status}: ${s.message || ""} (${pct}%, ${Number(s.elapsed_s || 0).toFixed(0)} s)`;
     $("job").dataset.status = s.status;
     $("job").dataset.progress = String(pct);
+    const credits = ((state.result && state.result.structuredContent) || {}).credits || {};
+    const cost = credits.estimated ? `about ${credits.estimated} credits when it succeeds` : "no credits";
+    $("facts").textContent = `${s.status} · ${cost} · ${Number(s.elapsed_s || 0).toFixed(0)} s`;
   }
 
   function stopPolling() {
