@@ -1,9 +1,10 @@
 """The credit ledger: estimates reserved before a call, charges recorded after.
 
-Caps (`PHOTO_MCP_MAX_CREDITS_PER_CALL`, `..._PER_DAY`) refuse a call before anything is
-sent. Today's spend counts charges of finished jobs and estimates of running ones.
+Caps (`PHOTO_MCP_MAX_CREDITS_PER_CALL`, `..._PER_DAY`, and `..._PER_DAY_PER_USER` for each
+principal's own spend) refuse a call before anything is sent. Today's spend counts charges of
+finished jobs and estimates of running ones; every row records whose job it is.
 
-`reserve` is the gate: it sums today's spend, checks both caps and records the
+`reserve` is the gate: it sums today's spend, checks the caps and records the
 reservation in one `BEGIN IMMEDIATE` transaction, so concurrent calls in one server and
 servers in other processes sharing the data dir cannot all slip under a cap at once.
 """
