@@ -173,9 +173,12 @@
     if (sc.images.length) loadCompare(sc.images[0]);
   }
 
+  const DISPLAY_SIDE = 2048; // on screen, a bounded copy of bigger results is as sharp; Download gets the file
+
   async function loadFull(image, img) {
+    const big = Math.max(image.width, image.height) > DISPLAY_SIDE && image.uri.startsWith("photo://results/");
     try {
-      const { base64, mimeType } = await readBlob(image.uri);
+      const { base64, mimeType } = await readBlob(big ? `${image.uri}?max_side=${DISPLAY_SIDE}` : image.uri);
       img.src = blobUrl(base64, mimeType);
       img.dataset.full = "1";
       if (state.afterId === image.id) $("after-img").src = img.src;

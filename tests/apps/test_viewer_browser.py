@@ -194,3 +194,23 @@ async def test_a_photo_dropped_on_the_drop_zone_becomes_an_upload_the_tools_acce
     assert not resized.is_error, resized.content
     assert resized.structured_content["images"][0]["width"] == 60
     assert uri in listed and base64.b64decode(read.contents[0].blob) == photo
+
+
+async def test_a_big_result_is_shown_bounded_but_downloaded_whole(
+    tmp_path: Path, workdir: Path, host_bundle: str
+) -> None:
+    photo = _red_square(workdir / "small.png", 64)
+    args = {"image": str(photo), "width": 2600, "output_format": "jpeg"}
+    with anyio.fail_after(120):
+        async with Client(stdio_params(tmp_path), extensions=[apps_client_extension()]) as client:
+            result = await client.call_tool("resize_image", args)
+            (image,) = result.structured_content["images"]
+            async with browser_host(client, host_bundle) as host:
+                view = await host.open("resize_image", args, result)
+                await view.wait_for_selector(".card img[data-full='1']")
+                shown = await view.locator(".card img").evaluate("i => i.decode().then(() => i.naturalWidth)")
+                await view.locator(".card .download").click()
+                entry = await host.wait_for("download")
+    data = base64.b64decode(entry["params"]["contents"][0]["resource"]["blob"])
+    assert image["width"] == 2600 and shown == 2048  # a bounded copy on screen...
+    assert data == Path(image["path"]).read_bytes()  # ...and the whole file when downloaded
