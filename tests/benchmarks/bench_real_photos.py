@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import time
@@ -286,7 +287,25 @@ CUT_METHODS: dict[str, dict[str, bool]] = {
 }
 
 
+def _fetched_model_methods() -> dict[str, dict[str, bool]]:
+    """Rows for the stronger models already in the cache (`python -m tools.providers.local.models fetch`)."""
+    from tools.providers.local import models
+
+    return {
+        f"{name} (all steps)": {"model": name}  # type: ignore[dict-item]
+        for name, spec in models.MODELS.items()
+        if not spec.shipped and models.verify(spec, models.model_path(spec))
+    }
+
+
 def _cut(img: Image.Image, opts: dict[str, bool]) -> Image.Image:
+    from tools.providers.local import model, models
+
+    opts = dict(opts)
+    want = str(opts.pop("model", models.DEFAULT_MODEL))
+    if models.chosen_name() != want:
+        os.environ[models.ENV_MODEL] = want
+        model.reset_session()
     return matting.cut_out(img, **opts)
 
 
@@ -546,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
         comps = composites()
         if args.quick:
             comps = comps[::4]
-        out += bench_matting(comps, CUT_METHODS)
+        out += bench_matting(comps, CUT_METHODS | _fetched_model_methods())
         if not args.skip_timing:
             out += bench_timing(CUT_METHODS, args.quick)
     if "enhance" in only:
