@@ -32,7 +32,7 @@ MAX_MASK_SHARE = 0.05
 #: `enhance` refuses to produce more pixels than this (a 4x upscale of 2048² is 64 MP, ~200 MB RGB).
 MAX_OUTPUT_PIXELS = 64_000_000
 #: `enhance` back-projects outputs up to this size (float working copies: ~40 bytes per output pixel).
-BACKPROJECT_MAX_PIXELS = 24_000_000
+BACKPROJECT_MAX_PIXELS = 4096 * 4096
 _BACKPROJECT_ITERATIONS = 2
 _INPAINT_SIDE = 1024
 _WB_SIDE = 512
@@ -144,16 +144,26 @@ def _back_project(rgb: Image.Image, scale: int, iterations: int = _BACKPROJECT_I
 
     Each round shrinks the current estimate back to the input size, and adds the upscaled difference to
     the input: the result, shrunk, reproduces the input more closely than a plain Lanczos upscale,
-    which restores some of the detail the shrinking removed (+0.5 dB PSNR over Lanczos on real photos
+    which restores some of the detail the shrinking removed (+0.55 dB PSNR over Lanczos on real photos
     shrunk ×2, see tests/benchmarks/bench_real_photos.py). No model, no invented texture.
     """
     np = import_optional("numpy")
     small = np.asarray(rgb, dtype=np.float32)
     h, w = small.shape[:2]
     big_size, small_size = (w * scale, h * scale), (w, h)
-    est = _resize_float(small, big_size)
-    for _ in range(iterations):
-        est += _resize_float(small - _resize_float(est, small_size), big_size)
+    try:  # OpenCV's Lanczos-4 for the upscales: ~2.5x faster than Pillow planes, same result
+        cv2 = import_optional("cv2")
+
+        def up(x: np.ndarray) -> np.ndarray:
+            return cv2.resize(x, big_size, interpolation=cv2.INTER_LANCZOS4)
+    except LocalAIUnavailable:
+
+        def up(x: np.ndarray) -> np.ndarray:
+            return _resize_float(x, big_size)
+
+    est = up(small)
+    for _ in range(iterations):  # the shrink stays Pillow's antialiased Lanczos
+        est += up(small - _resize_float(est, small_size))
     est += np.float32(0.5)
     return Image.fromarray(np.clip(est, 0, 255).astype(np.uint8))
 
@@ -162,8 +172,9 @@ def enhance(img: Image.Image, scale: int = 2, denoise: bool = False, method: str
     """Upscale by `scale` (1, 2 or 4) and sharpen; no model is used ("upscale and sharpen", not super-resolution).
 
     ``method="backproject"`` (default): Lanczos upscale refined by two rounds of iterative
-    back-projection (`_back_project`); on 8 real photos shrunk ×2 it scores 32.1 dB / SSIM 0.920
-    against the originals where plain Lanczos scores 31.6 dB / 0.913. Outputs above
+    back-projection (`_back_project`); on 8 real photos shrunk ×2 it scores 32.2 dB / SSIM 0.920
+    against the originals where plain Lanczos scores 31.6 dB / 0.913 (box-shrunk: 31.5 / 0.911 vs
+    31.4 / 0.910). Peak extra memory ~40 bytes per output pixel. Outputs above
     `BACKPROJECT_MAX_PIXELS`, ``scale=1`` and installs without numpy use the Lanczos + unsharp path.
     ``method="unsharp"``: Lanczos, then a mild unsharp mask (the earlier behaviour; slightly below
     plain Lanczos on that measure). `denoise` (off by default: it removes skin and fabric texture)
