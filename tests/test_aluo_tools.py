@@ -342,7 +342,7 @@ async def test_a_cdn_error_page_is_not_saved_and_the_charge_is_recorded_once(tmp
         ("generate_product_photo", {"prompt": "mug", "variants": 3}),
         ("generate_product_photo", {"prompt": "mug", "aspect_ratio": "7:3"}),
         ("generate_product_photo", {"prompt": "mug", "resolution": "8K"}),
-        ("generate_product_photo", {"prompt": "mug", "output_format": "jpg"}),
+        ("generate_product_photo", {"prompt": "mug", "output_format": "gif"}),
         ("edit_photo", {"prompt": "x", "images": []}),
         ("edit_photo", {"prompt": "x", "images": [f"https://example.com/{i}.png" for i in range(6)]}),
         ("edit_photo", {"prompt": "x", "images": ["https://example.com/a.png"], "num_images": 5}),
@@ -355,6 +355,16 @@ async def test_invalid_values_are_refused_before_any_request(tmp_path: Path, too
         result = await call(client, tool, args)
     assert result.is_error
     assert fake.requests == []
+
+
+async def test_the_jpg_alias_is_sent_as_the_documented_jpeg(tmp_path: Path) -> None:
+    """Aluo's enum is jpeg ("jpg" is rejected by its API): the alias is taken and sent correctly."""
+    fake = FakeAluo(polls_until_done=0)
+    async with connected(tmp_path, fake) as (client, _):
+        result = await call(client, "generate_product_photo", {"prompt": "mug", "output_format": "jpg"})
+    assert not result.is_error, result.content
+    (post,) = api_requests(fake, "/api/photo-generate/generate")
+    assert post.json["outputFormat"] == "jpeg"
 
 
 # -- jobs that outlive a call -----------------------------------------------------------------------
