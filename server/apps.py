@@ -372,8 +372,10 @@ async def read_upload(runtime: Runtime, uri: str) -> list[ReadResourceContents]:
         ResourceError: if the file cannot be read.
     """
     upload_id = uri[len(UPLOAD_URI_PREFIX) :].strip("/")
+    principal, _scopes = caller_identity(runtime.settings)  # someone's own photo: theirs only
     try:
-        record, data = await runtime.store.read(upload_id, kind="upload")
+        with acting_for(principal):
+            record, data = await runtime.store.read(upload_id, kind="upload")
     except NotFound as exc:
         raise ResourceNotFoundError(exc.message) from None
     except (PhotoError, OSError) as exc:

@@ -395,7 +395,9 @@
       card.dataset.id = up.id;
       const img = card.querySelector("img");
       img.alt = `Uploaded ${up.name}`;
-      img.src = URL.createObjectURL(file);
+      // What the server stored (HEIC or TIFF arrive as PNG/JPEG), not the browser's own copy.
+      const stored = await readBlob(up.uri).catch(() => null);
+      img.src = stored ? blobUrl(stored.base64, stored.mimeType) : URL.createObjectURL(file);
       state.objectUrls.push(img.src);
       card.querySelector(".name").textContent = up.name;
       card.querySelector(".meta").textContent = `${up.width}×${up.height} · ${size(up.bytes)} · ${up.uri}`;
