@@ -8,7 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.benchmarks import bench_load, bench_memory, bench_overhead, bench_youcam
+from tests.benchmarks import (
+    bench_breakdown,
+    bench_load,
+    bench_local_resize,
+    bench_memory,
+    bench_overhead,
+    bench_youcam,
+)
 from tests.benchmarks.__main__ import BENCHES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +33,8 @@ def test_every_benchmark_runs_in_quick_mode_and_prints_its_table() -> None:
     assert proc.returncode == 0, f"{out[-4000:]}\n--- stderr ---\n{proc.stderr[-4000:]}"
     headers = [b.title for b in BENCHES if b.title] + [
         bench_overhead.TITLE,
+        bench_breakdown.TITLE,
+        bench_local_resize.TITLE,
         bench_youcam.TITLE,
         bench_memory.TITLE,
         bench_load.TITLE_LOAD,
@@ -38,6 +47,9 @@ def test_every_benchmark_runs_in_quick_mode_and_prints_its_table() -> None:
         "| photo-mcp |",  # cold start
         "| long side ",  # preprocessing
         "| 64×48 PNG |",  # per-call overhead
+        "| **whole call, in-process** |",  # the breakdown
+        "| photo-mcp `resize_image` over stdio |",  # the local tool
+        "| **ratio (target ≤ 1.2×)** |",  # load vs one at a time
         "| 1 | photo-mcp | 1/1 | 0 | 0 |",  # YouCam: one job, no 429, nothing lost
         "| noise PNG",  # memory
         "| **all** |",  # load

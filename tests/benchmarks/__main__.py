@@ -44,6 +44,8 @@ BENCHES = (
     Bench("cold-start", COLD_START, ("--runs", "10"), ("--runs", "1"), module="tests.benchmarks.bench_cold_start"),
     Bench("preprocess", PREPROCESS, (), ("--quick",), module="tests.benchmarks.bench_preprocess"),
     Bench("overhead", "", (), ("--quick",), module="tests.benchmarks.bench_overhead"),
+    Bench("breakdown", "", (), ("--quick",), module="tests.benchmarks.bench_breakdown"),
+    Bench("local-resize", "", (), ("--quick",), module="tests.benchmarks.bench_local_resize"),
     Bench("youcam", "", (), ("--quick",), module="tests.benchmarks.bench_youcam"),
     Bench("load", "", (), ("--quick",), module="tests.benchmarks.bench_load"),
     # Memory runs after the load: its 20 concurrent 24 MP decodes leave the machine busy for a while.

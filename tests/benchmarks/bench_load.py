@@ -18,6 +18,7 @@ periodically, and at the end; growth should be ~none.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections import defaultdict
@@ -129,11 +130,12 @@ def _pct(values: list[float], q: float) -> float:
 
 async def run_load(env: dict[str, Any], clients: int, calls_per_client: int) -> list[str]:
     photos = _photos(env["work"], clients)
-    calls = Calls()
     before = load()
     idle = sample(env["pid"])
+    aluo, youcam = env["aluo"], env["youcam"]
+    expected = clients * calls_per_client
 
-    async def client_run(i: int) -> None:
+    async def client_run(calls: Calls, i: int) -> None:
         async with Client(env["url"]) as client:
             done, r = 0, 0
             while done < calls_per_client:
@@ -141,26 +143,38 @@ async def run_load(env: dict[str, Any], clients: int, calls_per_client: int) -> 
                 await workflow(calls, client, photos[i], r, n)
                 done, r = done + n, r + 1
 
+    # The baseline: the same calls, the same sessions, one at a time (after a warm-up round).
+    await client_run(Calls(), 0)
+    serial = Calls()
+    start = time.monotonic()
+    with anyio.fail_after(900):
+        for i in range(clients):
+            await client_run(serial, i)
+    serial_wall = time.monotonic() - start
+    charges = (len(aluo.charges), len(youcam.charges))
+    calls = Calls()
     start = time.monotonic()
     with anyio.fail_after(600):
         async with anyio.create_task_group() as tg:
             for i in range(clients):
-                tg.start_soon(client_run, i)
+                tg.start_soon(client_run, calls, i)
     wall = time.monotonic() - start
     end = sample(env["pid"])
-    aluo, youcam = env["aluo"], env["youcam"]
-    expected = clients * calls_per_client
-    assert calls.count == expected and not calls.failures, calls.failures[:3]
+    assert calls.count == serial.count == expected and not calls.failures, calls.failures[:3]
     removed = sum(len(v) for k, v in calls.latency.items() if k == "remove_background")
     enhanced = len(calls.latency.get("enhance_photo", []))
-    assert len(aluo.charges) == removed and len(youcam.charges) == enhanced and youcam.lost_tasks == 0
+    assert len(aluo.charges) - charges[0] == removed and len(youcam.charges) - charges[1] == enhanced
+    assert youcam.lost_tasks == 0
     every = [t for v in calls.latency.values() for t in v]
+    every_serial = [t for v in serial.latency.values() for t in v]
+    cores = os.cpu_count() or 1
+    ideal = serial_wall / cores
     rows = [
         TITLE_LOAD,
         "",
         f"{clients} clients × {calls_per_client} calls = {expected} calls, {expected}/{expected} succeeded "
-        f"in {wall:.1f} s ({expected / wall:.1f} calls/s); Aluo charged {len(aluo.charges)}× for {removed} cut-outs, "
-        f"YouCam {len(youcam.charges)}× for {enhanced} enhances, 0 lost tasks.",
+        f"in {wall:.1f} s ({expected / wall:.1f} calls/s); Aluo charged {len(aluo.charges) - charges[0]}× "
+        f"for {removed} cut-outs, YouCam {len(youcam.charges) - charges[1]}× for {enhanced} enhances, 0 lost tasks.",
         "",
         "| tool | calls | p50 | p95 |",
         "|---|---|---|---|",
@@ -171,6 +185,15 @@ async def run_load(env: dict[str, Any], clients: int, calls_per_client: int) -> 
             rows.append(f"| {tool} | {len(v)} | {_pct(v, 0.5) * 1000:.0f} ms | {_pct(v, 0.95) * 1000:.0f} ms |")
     rows += [
         f"| **all** | {len(every)} | {_pct(every, 0.5) * 1000:.0f} ms | {_pct(every, 0.95) * 1000:.0f} ms |",
+        f"| all, the same calls one at a time | {len(every_serial)} | {_pct(every_serial, 0.5) * 1000:.0f} ms "
+        f"| {_pct(every_serial, 0.95) * 1000:.0f} ms |",
+        "",
+        f"| {clients} clients at once vs one at a time | wall |",
+        "|---|---|",
+        f"| the same {expected} calls one at a time | {serial_wall:.1f} s |",
+        f"| ÷ the concurrency the machine allows ({cores} cores: the calls are CPU-bound here) | {ideal:.1f} s |",
+        f"| {clients} clients at once | {wall:.1f} s |",
+        f"| **ratio (target ≤ 1.2×)** | **{wall / ideal:.2f}×** {'✓' if wall / ideal <= 1.2 else '✗'} |",
         "",
         "| server (photo-mcp --transport http) | RSS | peak RSS (VmHWM) | threads | open fds |",
         "|---|---|---|---|---|",

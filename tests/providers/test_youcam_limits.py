@@ -60,12 +60,14 @@ async def test_polls_of_running_tasks_come_first() -> None:
         # 2 used; the task's polls at 5 and 10 take the other 2 of the window: nothing else fits.
         assert await _blocked(limiter, "other")
         clock.now = 1.0
-        # An early poll (at the server's polling_interval): 0, 0, 1 and the due polls at 6 and 11
-        # would fit the plan, but the window is already half used: early polls keep room for newcomers.
-        assert await _blocked(limiter, "poll", ticket)
-        clock.now = 5.0
+        # An early poll (at the server's polling_interval) is granted while the plan holds with it and
+        # the window is less than ¾ used: 0, 0, 1 sent, then the due polls at 6 and 11 — never over 4.
+        assert not await _blocked(limiter, "poll", ticket)
+        clock.now = 2.0
+        assert await _blocked(limiter, "poll", ticket)  # 3 of 4 used: early polls keep room for newcomers
+        clock.now = 6.0
         assert not await _blocked(limiter, "poll", ticket)  # due: granted at once
-        assert ticket.last == 5.0
+        assert ticket.last == 6.0
         clock.now = 11.0  # the first two requests have left the window
         assert not await _blocked(limiter, "other")
         assert not await _blocked(limiter, "auth")  # sign-in is never held back by the plan

@@ -148,7 +148,7 @@ def resize(
     Raises:
         InvalidInput: when no size is given, or the result would exceed `max_pixels`.
     """
-    w, h = img.size
+    w, h = img.info.get("source_size", img.size)  # decoded at a reduced scale: the full size decides
     if max_side:
         scale = max_side / max(w, h)
         size = (max(1, round(w * scale)), max(1, round(h * scale)))

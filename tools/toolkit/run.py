@@ -118,6 +118,23 @@ async def run_provider(
     return await run_job(call, operation, order[0], params, work, estimate=estimate, inputs=inputs)
 
 
+def _decode_side(operation: str, params: dict[str, Any]) -> Callable[[int, int], int | None] | None:
+    """For a resize, the long side its output needs from an input of (width, height): a JPEG then
+    decodes at that size (draft mode) instead of full size. None: the edit needs every pixel."""
+    if operation != "resize_image":
+        return None
+    width, height, max_side = params.get("width"), params.get("height"), params.get("max_side")
+
+    def side(w: int, h: int) -> int | None:
+        if max_side:
+            return int(max_side)
+        scales = [s for s in (width and width / w, height and height / h) if s]
+        # With both, the axis scaled least decides (the other is squeezed from more pixels).
+        return math.ceil(max(w, h) * max(scales)) if scales else None
+
+    return side
+
+
 async def run_local_edit(
     call: Call,
     operation: str,
@@ -138,8 +155,12 @@ async def run_local_edit(
     segmentation model (it then queues behind other model work).
     """
 
+    side = _decode_side(operation, params)
+
     async def attempt(local: Any, job: JobContext) -> list[ProviderImage]:
-        return await local.edit(sources, edit, job, fmt=fmt, quality=quality, max_bytes=max_bytes, model=model)
+        return await local.edit(
+            sources, edit, job, fmt=fmt, quality=quality, max_bytes=max_bytes, model=model, decode_side=side
+        )
 
     return await run_provider(call, operation, ["local"], attempt, params=params, inputs=sources, message=message)
 

@@ -80,8 +80,8 @@ class LocalProvider:
     async def __aexit__(self, *exc: object) -> None:
         return None
 
-    def _decode(self, data: bytes) -> Image.Image:
-        return images.decode(data, self._max_pixels)
+    def _decode(self, data: bytes, draft_side: int | None = None) -> Image.Image:
+        return images.decode(data, self._max_pixels, draft_side=draft_side)
 
     async def edit(
         self,
@@ -93,8 +93,13 @@ class LocalProvider:
         quality: int | None = None,
         max_bytes: int | None = None,
         model: bool = False,
+        decode_side: Callable[[int, int], int | None] | None = None,
     ) -> list[ProviderImage]:
         """Decode `sources`, apply a synchronous Pillow `edit`, encode like the first input.
+
+        `decode_side(width, height)` (of the first input, as displayed): the long side the
+        output needs; a JPEG first input then decodes at the smallest scale that still has it
+        (draft mode: one decode, a fraction of the pixels and of the memory).
 
         Raises:
             InvalidInput: an input is not an image, or the budget `max_bytes` cannot be met.
@@ -103,7 +108,15 @@ class LocalProvider:
         await hooks.progress("editing locally", 0.1)
 
         def render() -> bytes:
-            out = edit([self._decode(d) for d in datas])
+            side = None
+            if decode_side is not None:
+                info = images.probe(datas[0], self._max_pixels)
+                side = decode_side(info.width, info.height)
+            decoded = [self._decode(d, side if i == 0 else None) for i, d in enumerate(datas)]
+            if side is not None:
+                # Sizes are computed from the full image, as without draft mode (same rounding).
+                decoded[0].info["source_size"] = (info.width, info.height)
+            out = edit(decoded)
             return images.encode_like(out, datas[0], self._max_pixels, fmt=fmt, quality=quality, max_bytes=max_bytes)
 
         return [ProviderImage(await offline(render, model=model))]

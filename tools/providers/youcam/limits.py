@@ -18,7 +18,7 @@ small safety margin) and grants requests by class, highest priority first:
 |         | calls; a running task's retries              | first served (retries never queue)            |
 | early   | a poll before it is due (at the server's     | the plan still holds with it, no normal       |
 |         | `polling_interval`)                          | request waits and every window is less than   |
-|         |                                              | half used (room kept for newcomers)           |
+|         |                                              | ¾ used (room kept for newcomers)              |
 
 The plan, and why it is a proof: every admitted task needs one poll per `gap` seconds for as long
 as it runs, and nobody knows how long that is. A request (and a new task with its reserved
@@ -56,7 +56,7 @@ from typing import Literal
 import anyio
 
 Kind = Literal["auth", "poll", "file", "run", "other"]
-EARLY_SHARE = 0.5  # early polls only while every window is less than this share used
+EARLY_SHARE = 0.75  # early polls only while every window is less than this share used
 MAX_WAIT_S = 0.25  # re-check at least this often while waiting (hits age out of windows)
 WAIT_REPORT_S = 5.0
 
