@@ -67,6 +67,11 @@
   function onNotification(method, params) {
     if (method === "ui/notifications/tool-input") {
       state.toolInput = params.arguments || {};
+      if (!state.result) {
+        // The host shows the view as the call starts; the result follows.
+        if (state.toolName === "pick_image") showPicker({ purpose: state.toolInput.purpose || "" });
+        else setStatus(`Working on ${state.toolName || "it"}…`);
+      }
     } else if (method === "ui/notifications/tool-result") {
       showResult(params);
     } else if (method === "ui/notifications/tool-cancelled") {

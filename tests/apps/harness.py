@@ -126,7 +126,7 @@ class Host:
             await anyio.sleep(0.02)
 
     async def open(self, tool: str, arguments: dict[str, Any], result: Any) -> Any:
-        """Show `result` of `tool` in the viewer the tool declares; return the view's frame."""
+        """Show `result` of `tool` (None: not yet) in the viewer the tool declares; return the view's frame."""
         tools = {t.name: t for t in (await self.client.list_tools()).tools}
         uri = tools[tool].meta["ui"]["resourceUri"]
         html = (await self.client.read_resource(uri)).contents[0].text
@@ -134,13 +134,17 @@ class Host:
             "html": html,
             "tool": json.loads(dump(tools[tool])),
             "toolInput": arguments,
-            "toolResult": json.loads(dump(result)),
+            "toolResult": json.loads(dump(result)) if result is not None else None,
         }
         await self.page.evaluate("(o) => window.photoHost.open(o)", options)
         await self.wait_for("initialized")
         frame = await (await self.page.wait_for_selector("#view")).content_frame()
         await frame.wait_for_selector("html[data-ready='1']", state="attached")
         return frame
+
+    async def send_result(self, result: Any) -> None:
+        """The tool call ended: hand its result to the view (hosts show the view as the call starts)."""
+        await self.page.evaluate("(r) => window.photoBridge.sendToolResult(r)", json.loads(dump(result)))
 
     async def pixels(self, element: Any) -> Any:
         """What the element looks like on screen, as a Pillow image (CSS pixels)."""

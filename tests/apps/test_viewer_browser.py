@@ -214,3 +214,23 @@ async def test_a_big_result_is_shown_bounded_but_downloaded_whole(
     data = base64.b64decode(entry["params"]["contents"][0]["resource"]["blob"])
     assert image["width"] == 2600 and shown == 2048  # a bounded copy on screen...
     assert data == Path(image["path"]).read_bytes()  # ...and the whole file when downloaded
+
+
+async def test_the_view_opens_as_the_call_starts_and_fills_in_when_it_ends(
+    tmp_path: Path, workdir: Path, host_bundle: str
+) -> None:
+    photo = _red_square(workdir / "red.png", 80)
+    args = {"image": str(photo), "max_side": 40}
+    client = Client(stdio_params(tmp_path), extensions=[apps_client_extension()])
+    with anyio.fail_after(120):
+        async with client, browser_host(client, host_bundle) as host:
+            view = await host.open("resize_image", args, None)  # the call is still running
+            await view.wait_for_function("() => document.getElementById('status').textContent.length > 0")
+            waiting = await view.locator("#status").inner_text()
+            assert not await view.locator(".card").count()
+            result = await client.call_tool("resize_image", args)
+            await host.send_result(result)
+            await view.wait_for_selector(".card img[data-full='1']")
+            facts = await view.locator("#facts").inner_text()
+    assert "Working on resize_image" in waiting
+    assert facts.startswith("succeeded") and "no credits charged" in facts
