@@ -5,7 +5,7 @@
 import { AppBridge, PostMessageTransport } from "@modelcontextprotocol/ext-apps/app-bridge";
 
 window.photoHost = {
-  async open({ html, tool, toolInput, toolResult, width = 760 }) {
+  async open({ html, tool, toolInput, toolResult, width = 760, theme = "light" }) {
     const iframe = document.createElement("iframe");
     iframe.id = "view";
     iframe.setAttribute("sandbox", "allow-scripts"); // no same-origin, no downloads, no forms: like hosts
@@ -25,7 +25,7 @@ window.photoHost = {
       updateModelContext: { text: {} },
     };
     const hostContext = {
-      theme: "light",
+      theme,
       displayMode: "inline",
       availableDisplayModes: ["inline"],
       platform: "web",
