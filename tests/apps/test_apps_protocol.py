@@ -100,6 +100,8 @@ async def test_app_upload_is_sniffed_capped_stored_owner_only_and_accepted_by_to
         up = await client.call_tool("upload_image", {"data": base64.b64encode(photo).decode(), "name": "../me.png"})
         not_image = await client.call_tool("upload_image", {"data": base64.b64encode(b"<svg></svg>").decode()})
         empty = await client.call_tool("upload_image", {"data": ""})
+        huge = base64.b64encode(photo + b"\0" * MAX_UPLOAD_BYTES).decode()
+        too_big = await client.call_tool("upload_image", {"data": huge, "name": "huge.png"})
         uri = up.structured_content["uri"]
         resized = await client.call_tool("resize_image", {"image": uri, "max_side": 32})
         listed = {str(r.uri) for r in (await client.list_resources()).resources}
@@ -113,6 +115,7 @@ async def test_app_upload_is_sniffed_capped_stored_owner_only_and_accepted_by_to
     assert up.structured_content["name"] == "me.png"  # no directories from the device
     assert (up.structured_content["width"], up.structured_content["height"]) == (64, 48)
     assert not_image.is_error and empty.is_error
+    assert too_big.is_error and "15 MB" in too_big.content[0].text
     assert not resized.is_error and resized.structured_content["images"][0]["width"] == 32
     assert uri in listed and base64.b64decode(read.contents[0].blob) == photo
     assert not as_result.is_error  # the same stored file, named as a result, is still readable
