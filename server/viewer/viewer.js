@@ -165,8 +165,14 @@
       card.querySelector(".thumb").classList.toggle("alpha", image.mime_type !== "image/jpeg");
       if (inline[i]) img.src = `data:${inline[i].mimeType};base64,${inline[i].data}`;
       card.querySelector(".name").textContent = image.path ? image.path.split(/[\\/]/).pop() : image.id;
+      // Per-image facts a tool adds (e.g. the age of each simulate_aging image).
+      const facts = Object.entries(image.info || {})
+        .filter(([k, v]) => k !== "reindexed" && ["string", "number"].includes(typeof v))
+        .map(([k, v]) => ` · ${k.replace(/_/g, " ")} ${v}`)
+        .join("");
       card.querySelector(".meta").textContent =
-        `${image.width}×${image.height} · ${image.mime_type.split("/")[1].toUpperCase()} · ${size(image.bytes)} · ${sc.provider}`;
+        `${image.width}×${image.height} · ${image.mime_type.split("/")[1].toUpperCase()} · ${size(image.bytes)} · ` +
+        `${sc.provider}${facts}`;
       const use = card.querySelector(".use");
       use.hidden = sc.images.length < 2;
       use.addEventListener("click", () => choose(image, card));
