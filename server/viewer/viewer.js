@@ -384,6 +384,15 @@
   drop.addEventListener("keydown", (e) => {
     if (e.key === "Enter" || e.key === " ") $("file").click();
   });
+  // A picture on the clipboard (a screenshot, "copy image") can be pasted while the picker shows.
+  document.addEventListener("paste", (e) => {
+    if ($("picker").hidden) return;
+    const file = [...((e.clipboardData && e.clipboardData.files) || [])].find((f) => f.type.startsWith("image/"));
+    if (file) {
+      e.preventDefault();
+      upload(file);
+    }
+  });
   $("file").addEventListener("change", (e) => {
     const file = e.target.files[0];
     if (file) upload(file);

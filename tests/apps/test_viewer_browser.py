@@ -234,3 +234,27 @@ async def test_the_view_opens_as_the_call_starts_and_fills_in_when_it_ends(
             facts = await view.locator("#facts").inner_text()
     assert "Working on resize_image" in waiting
     assert facts.startswith("succeeded") and "no credits charged" in facts
+
+
+async def test_a_pasted_picture_is_uploaded_too(tmp_path: Path, host_bundle: str) -> None:
+    photo = io.BytesIO()
+    Image.new("RGB", (90, 60), RED).save(photo, "PNG")
+    client = Client(stdio_params(tmp_path), extensions=[apps_client_extension()])
+    with anyio.fail_after(120):
+        async with client, browser_host(client, host_bundle) as host:
+            picked = await client.call_tool("pick_image", {})
+            view = await host.open("pick_image", {}, picked)
+            await view.wait_for_selector("#picker:not([hidden])")
+            await view.evaluate(
+                """(data) => {
+                    const bin = atob(data), bytes = new Uint8Array(bin.length);
+                    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+                    const dt = new DataTransfer();
+                    dt.items.add(new File([bytes], "clipboard.png", { type: "image/png" }));
+                    document.dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, cancelable: true }));
+                }""",
+                base64.b64encode(photo.getvalue()).decode(),
+            )
+            entry = await host.wait_for("message")
+    uri = re.search(r"photo://uploads/[0-9a-f]+", entry["params"]["content"][0]["text"])[0]
+    assert "90×60" in entry["params"]["content"][0]["text"] and uri
