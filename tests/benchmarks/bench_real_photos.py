@@ -49,7 +49,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tools.providers.local import edits, matting  # noqa: E402
+from tools.providers.local import edits, matting, whitebalance  # noqa: E402
 
 # --- data: files shipped inside installed packages (located, not imported) ----------------------------
 
@@ -485,13 +485,13 @@ def gray_world(img: Image.Image) -> Image.Image:
 
 COLOUR_METHODS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "gray-world": gray_world,
-    "correct_colors before": lambda im: edits._correct_colors(
+    "correct_colors before": lambda im: whitebalance._correct_colors(
         im, protect_skin=False, min_cast_degrees=0.0, damp_uncertain=False
     ),
-    "+ skin protection": lambda im: edits._correct_colors(
+    "+ skin protection": lambda im: whitebalance._correct_colors(
         im, protect_skin=True, min_cast_degrees=0.0, damp_uncertain=False
     ),
-    "+ confidence damping": lambda im: edits._correct_colors(
+    "+ confidence damping": lambda im: whitebalance._correct_colors(
         im, protect_skin=True, min_cast_degrees=0.0, damp_uncertain=True
     ),
     "correct_colors new default (+ no-op below 3°)": lambda im: edits.correct_colors(im),

@@ -16,7 +16,7 @@ pytest.importorskip("cv2")
 import numpy as np
 from PIL import Image, ImageDraw
 
-from tools.providers.local import edits
+from tools.providers.local import edits, whitebalance
 
 
 def _astronaut() -> Image.Image:
@@ -66,13 +66,13 @@ def test_skin_protection_rescues_a_face_the_estimate_would_leave_grey(monkeypatc
     """Even when the illuminant estimate misses a blue cast entirely, the face comes out skin-coloured."""
     photo = _astronaut()
     casted = _cast(photo, (0.6, 1.0, 1.6))
-    real = edits._wb_estimate
+    real = whitebalance._wb_estimate
 
     def missed(rgb: Image.Image, p: float = 6.0):  # the estimate's linear copy, but neutral gains
         _, _, lin = real(rgb, p)
         return (1.0, 1.0, 1.0), 1.0, lin
 
-    monkeypatch.setattr(edits, "_wb_estimate", missed)
+    monkeypatch.setattr(whitebalance, "_wb_estimate", missed)
     unprotected = np.asarray(edits.correct_colors(casted, protect_skin=False), np.float64)[FACE].mean(axis=(0, 1))
     protected = np.asarray(edits.correct_colors(casted), np.float64)[FACE].mean(axis=(0, 1))
     assert unprotected[2] >= unprotected[1]  # grey-blue skin

@@ -7,7 +7,7 @@ call time, never as an ImportError at import time.
 Modules:
     model    -- locate + checksum-verify the bundled U²-Net "u2netp" ONNX file, one shared session.
     matting  -- `cut_out` (mask, confidence cleanup, guided-filter edges, foreground colour) and `encode_cutout`.
-    edits    -- `blur_background`, `enhance`, `correct_colors`, `remove_small_object`.
+    edits    -- `blur_background`, `enhance`, `correct_colors` (from whitebalance), `remove_small_object`.
     models   -- optional stronger segmentation models (PHOTO_MCP_LOCAL_MODEL), fetched once and verified.
 """
 

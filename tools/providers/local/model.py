@@ -138,6 +138,8 @@ def _active() -> tuple[Any, Any]:
 
             ort = import_optional("onnxruntime")
             spec, data = resolve()
+            if data is None:  # the shipped u2netp
+                data = read_verified_model()
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = _threads()
             opts.inter_op_num_threads = 1

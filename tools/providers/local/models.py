@@ -261,31 +261,27 @@ def remove_model(name: str) -> bool:
     return False
 
 
-def resolve() -> tuple[ModelSpec, bytes]:
-    """The model to run and its verified bytes: the chosen one (fetched on first use), else u2netp.
+def resolve() -> tuple[ModelSpec, bytes | None]:
+    """The model to run: the chosen one with its verified bytes (fetched on first use), or the
+    shipped u2netp with ``None`` (its bytes are read and verified by `model.read_verified_model`).
 
-    Raises:
-        LocalAIUnavailable / model.ModelChecksumError: not even the shipped model is usable.
+    A chosen model that cannot be had (offline, bad checksum, unknown name) logs one warning and
+    gives the shipped model.
     """
-    from .model import read_verified_model
-
-    shipped = MODELS[DEFAULT_MODEL]
     try:
         spec = chosen()
         if spec.shipped:
-            return spec, read_verified_model()
+            return spec, None
         path = fetch_model(spec.name)
         data = path.read_bytes()
         if len(data) != spec.size or hashlib.sha256(data).hexdigest() != spec.sha256:
             raise LocalAIUnavailable(f"model file {path} changed after verification")
         return spec, data
     except LocalAIUnavailable as exc:
-        if chosen_name() == DEFAULT_MODEL:
-            raise
         if chosen_name() not in _warned:
             _warned.add(chosen_name())
             log.warning("%s; using the shipped %s model instead", exc, DEFAULT_MODEL)
-        return shipped, read_verified_model()
+        return MODELS[DEFAULT_MODEL], None
 
 
 def chosen_name() -> str:
