@@ -128,9 +128,24 @@
     return `${(n / 1024 / 1024).toFixed(1)} MB`;
   }
 
+  // A host that passes the result without structuredContent: the resource links say enough.
+  function fromLinks(result) {
+    const links = (result.content || []).filter((c) => c.type === "resource_link" && /^photo:\/\/results\//.test(c.uri));
+    if (!links.length) return null;
+    const images = links.map((c) => {
+      const m = /\((\d+)×(\d+)\) from (\S+)/.exec(c.description || "") || [];
+      const id = c.uri.split("/").pop();
+      const mime = c.mimeType || "image/png";
+      return { id, uri: c.uri, path: c.name, mime_type: mime, width: +m[1] || 0, height: +m[2] || 0, bytes: c.size || 0 };
+    });
+    const provider = (/\) from (\S+)/.exec(links[0].description || "") || [])[1] || "";
+    return { status: "succeeded", operation: state.toolName || "result", provider, images, credits: {}, elapsed_s: 0 };
+  }
+
   function showResult(result) {
     state.result = result;
-    const sc = result.structuredContent || {};
+    const sc = (Array.isArray((result.structuredContent || {}).images) ? result.structuredContent : fromLinks(result)) ||
+      result.structuredContent || {};
     if (sc.mode === "picker") return showPicker(sc);
     if (!Array.isArray(sc.images)) {
       const text = (result.content || []).filter((c) => c.type === "text").map((c) => c.text).join("\n");

@@ -117,10 +117,12 @@ class Host:
     async def _log(self, entry: str) -> None:
         self.log.append(json.loads(entry))
 
-    async def wait_for(self, kind: str, pred: Callable[[dict[str, Any]], bool] = lambda e: True) -> dict[str, Any]:
-        """The first logged entry of `kind` that matches (bounded by the caller's fail_after)."""
+    async def wait_for(
+        self, kind: str, pred: Callable[[dict[str, Any]], bool] = lambda e: True, *, since: int = 0
+    ) -> dict[str, Any]:
+        """The first entry of `kind` logged from index `since` on that matches (bounded by the caller's fail_after)."""
         while True:
-            for entry in self.log:
+            for entry in self.log[since:]:
                 if entry["kind"] == kind and pred(entry):
                     return entry
             await anyio.sleep(0.02)
@@ -136,8 +138,9 @@ class Host:
             "toolInput": arguments,
             "toolResult": json.loads(dump(result)) if result is not None else None,
         }
+        since = len(self.log)
         await self.page.evaluate("(o) => window.photoHost.open(o)", options)
-        await self.wait_for("initialized")
+        await self.wait_for("initialized", since=since)  # this view's handshake
         frame = await (await self.page.wait_for_selector("#view")).content_frame()
         await frame.wait_for_selector("html[data-ready='1']", state="attached")
         return frame

@@ -6,6 +6,7 @@ import { AppBridge, PostMessageTransport } from "@modelcontextprotocol/ext-apps/
 
 window.photoHost = {
   async open({ html, tool, toolInput, toolResult, width = 760, theme = "light" }) {
+    document.getElementById("view")?.remove(); // one view at a time
     const iframe = document.createElement("iframe");
     iframe.id = "view";
     iframe.setAttribute("sandbox", "allow-scripts"); // no same-origin, no downloads, no forms: like hosts

@@ -232,7 +232,13 @@ async def test_the_view_opens_as_the_call_starts_and_fills_in_when_it_ends(
             await host.send_result(result)
             await view.wait_for_selector(".card img[data-full='1']")
             facts = await view.locator("#facts").inner_text()
+            # A host that drops structuredContent: the gallery comes from the resource links.
+            (image,) = result.structured_content["images"]
+            bare = await host.open("resize_image", args, result.model_copy(update={"structured_content": None}))
+            await bare.wait_for_selector(f".card[data-id='{image['id']}'] img[data-full='1']")
+            bare_meta = await bare.locator(".card .meta").inner_text()
     assert "Working on resize_image" in waiting
+    assert bare_meta.startswith(f"{image['width']}×{image['height']} · ") and "local" in bare_meta
     assert facts.startswith("succeeded") and "no credits charged" in facts
 
 
