@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tools.core.errors import JobFailed, ProviderError, ProviderUnavailable
-from tools.providers.http import RetryPolicy, Scrubber, download_all, may_have_charged, strip_key
+from tools.providers.http import RetryPolicy, download_all, may_have_charged
+from tools.providers.keys import Scrubber, strip_key
 from tools.providers.polling import Poll, PollState, poll_until_done
 
 KEY = "sk-Live_9fA3kQ7zX2mB8nR4tY6w"

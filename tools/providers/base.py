@@ -1,7 +1,7 @@
 """What every provider client hands back and reports: result images, balances, job hooks.
 
-The HTTP policy (retries, downloads, key scrubbing) lives in `tools.providers.http`, the
-poll loop in `tools.providers.polling`.
+The HTTP policy (retries, downloads) lives in `tools.providers.http`, key scrubbing in
+`tools.providers.keys`, the poll loop in `tools.providers.polling`.
 """
 
 from __future__ import annotations

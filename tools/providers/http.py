@@ -20,19 +20,20 @@ message (what may have been charged, at most how much, run check_credits).
 from __future__ import annotations
 
 import email.utils
-import html
 import random
 import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import anyio
 import httpx2
 
-from tools.core.errors import NotConfigured, PhotoError, ProviderError, ProviderUnavailable, RateLimited
+from tools.core.echo import quoted
+from tools.core.errors import PhotoError, ProviderError, ProviderUnavailable, RateLimited
+from tools.core.fetch import MAX_REDIRECTS, SafeFetcher, is_refusal
 
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 MAX_RESULT_BYTES = 64 * 2**20
@@ -171,16 +172,122 @@ def may_have_charged(exc: ProviderError, *, title: str, max_charge: float, unit:
 _NOTHING_CHARGED = re.compile(r"\s*[^.;]*\bnothing was charged\b[^.]*\.", re.IGNORECASE)
 
 
-async def download(
-    client: httpx2.AsyncClient, url: str, *, provider: str, policy: RetryPolicy, max_bytes: int = MAX_RESULT_BYTES
-) -> bytes:
-    """Fetch a result file from a provider's CDN (retried: GETs are idempotent).
+def _unsafe(provider: str, why: str) -> ProviderError:
+    return ProviderError(
+        f"The result from {provider} could not be fetched safely: {why}, so it was not downloaded. The job was "
+        f"done at {provider}, so its credits may have been charged.",
+        provider=provider,
+        charged=True,
+    )
 
-    Raises:
-        ProviderError: the URL keeps failing or does not return an image-sized body.
-        ProviderUnavailable / RateLimited: per `send`.
+
+@dataclass(frozen=True)
+class ResultDownloads:
+    """How provider result files are fetched: the way user URLs are (the SSRF guard), and stricter.
+
+    Every hop (the URL a provider gave and each redirect, followed here one at a time) must be
+    https (plain http only when `allow_http`), on one of the provider's documented result `hosts`
+    (a name, or any subdomain of it; empty: any host) or the provider's own API host, and its
+    connection goes through the `fetcher`'s guard: the address that is checked is the address
+    that is connected to, and it must be public unless PHOTO_MCP_ALLOW_PRIVATE_URLS is on.
+
+    `allow_http` None: plain http only when the provider's API itself is configured as http (a
+    local fake or proxy; the real APIs are https), else as PHOTO_MCP_PROVIDER_DOWNLOAD_HTTP says.
+    Without a `fetcher` (a client built by hand in a test) downloads go through the provider's
+    own HTTP client, with the scheme and host rules only.
     """
-    response = await send(client, "GET", url, provider=provider, idempotent=True, policy=policy)
+
+    fetcher: SafeFetcher | None = None
+    allow_http: bool | None = None
+    hosts: tuple[str, ...] = ()
+    base: str = ""  # the provider's API base URL: relative URLs are joined to it; its host is allowed
+    timeout: float = 60.0
+    max_bytes: int = MAX_RESULT_BYTES
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, transport: httpx2.AsyncBaseTransport | None = None) -> ResultDownloads:
+        """The guarded downloads of a server with `settings` (`transport`: an in-process test transport,
+        which replaces the network, so only the scheme and host rules apply)."""
+        fetcher = SafeFetcher(
+            transport=transport,
+            allow_private=settings.allow_private_urls,
+            max_bytes=MAX_RESULT_BYTES,
+            timeout=settings.provider_timeout,
+        )
+        return cls(fetcher, getattr(settings, "provider_download_http", None), timeout=settings.provider_timeout)
+
+    def bound(self, *, hosts: Iterable[str], base: str) -> ResultDownloads:
+        """These downloads for one provider: its documented result hosts and its API base URL."""
+        return replace(self, hosts=tuple(h.lower().strip(".") for h in hosts), base=base)
+
+    def _check(self, url: str, provider: str) -> None:
+        try:
+            parts = urlsplit(url)
+            host = (parts.hostname or "").lower()
+        except ValueError:
+            raise _unsafe(provider, "its URL is malformed") from None
+        allow_http = self.allow_http
+        if allow_http is None:
+            allow_http = urlsplit(self.base).scheme == "http"
+        if parts.scheme != "https" and not (allow_http and parts.scheme == "http"):
+            raise _unsafe(provider, f"its URL is not https ({quoted(parts.scheme or 'no', 20)} scheme)")
+        if not host:
+            raise _unsafe(provider, "its URL has no host")
+        own = (urlsplit(self.base).hostname or "").lower()
+        if self.hosts and host != own and not any(host == h or host.endswith("." + h) for h in self.hosts):
+            raise _unsafe(provider, f"its host {quoted(host, 60)} is not one of {provider}'s result hosts")
+
+    async def fetch_all(
+        self, http: httpx2.AsyncClient, urls: list[str], *, provider: str, policy: RetryPolicy
+    ) -> list[bytes]:
+        """Every URL's bytes, in order, fetched at once; the first error wins (others cancelled).
+
+        Raises:
+            ProviderError: a URL is refused (scheme, host, non-public address, redirects) or keeps failing.
+        """
+        base = self.base or str(http.base_url)
+        out: list[bytes] = [b""] * len(urls)
+        fetcher = self.fetcher
+        if fetcher is None:
+            client, owned = http, False
+        elif fetcher.transport is not None:  # a test transport: it stays open for the API calls
+            client, owned = httpx2.AsyncClient(transport=fetcher.transport, timeout=self.timeout), False
+        else:
+            client, owned = fetcher.new_client(timeout=self.timeout), True
+
+        async def one(i: int, url: str) -> None:
+            out[i] = await self._fetch(client, urljoin(base, url) if base else url, provider=provider, policy=policy)
+
+        try:
+            async with anyio.create_task_group() as tg:
+                for i, url in enumerate(urls):
+                    tg.start_soon(one, i, url)
+        finally:
+            if owned:
+                with anyio.CancelScope(shield=True):
+                    await client.aclose()
+        return out
+
+    async def _fetch(self, client: httpx2.AsyncClient, url: str, *, provider: str, policy: RetryPolicy) -> bytes:
+        for _ in range(MAX_REDIRECTS + 1):
+            self._check(url, provider)
+            try:
+                response = await send(
+                    client, "GET", url, provider=provider, idempotent=True, policy=policy, follow_redirects=False
+                )
+            except Exception as exc:
+                if is_refusal(exc):
+                    host = quoted(urlsplit(url).hostname or "?", 60)
+                    raise _unsafe(provider, f"its host {host} does not resolve to a public address") from None
+                raise
+            if response.is_redirect and response.headers.get("location"):
+                url = urljoin(url, response.headers["location"])
+                continue
+            return _result_body(response, provider=provider, max_bytes=self.max_bytes)
+        raise _unsafe(provider, f"it redirected more than {MAX_REDIRECTS} times")
+
+
+def _result_body(response: httpx2.Response, *, provider: str, max_bytes: int) -> bytes:
     if response.status_code >= 400:
         raise ProviderError(
             f"Downloading the result from {provider} failed (HTTP {response.status_code}); "
@@ -195,6 +302,19 @@ async def download(
     return data
 
 
+async def download(
+    client: httpx2.AsyncClient, url: str, *, provider: str, policy: RetryPolicy, max_bytes: int = MAX_RESULT_BYTES
+) -> bytes:
+    """Fetch a result file from a provider's CDN (retried: GETs are idempotent).
+
+    Raises:
+        ProviderError: the URL keeps failing or does not return an image-sized body.
+        ProviderUnavailable / RateLimited: per `send`.
+    """
+    response = await send(client, "GET", url, provider=provider, idempotent=True, policy=policy)
+    return _result_body(response, provider=provider, max_bytes=max_bytes)
+
+
 async def download_all(
     client: httpx2.AsyncClient,
     urls: list[str],
@@ -202,32 +322,30 @@ async def download_all(
     provider: str,
     policy: RetryPolicy,
     max_charge: float | None = None,
+    downloads: ResultDownloads | None = None,
 ) -> list[bytes]:
     """Fetch every result file at once (vendor URLs expire), in order; the first error wins.
 
-    Relative URLs are joined to the client's base URL. No API key is sent: callers pass their
-    key per API request, never as a client default. The work was done (and paid for) by then:
-    a failure carries `charged=True` and `max_charge`, what the call cost.
+    Through `downloads` (the guard and the provider's host rules; see `ResultDownloads`; None:
+    through `client` with the scheme and host rules of its base URL). Relative URLs are joined
+    to the client's base URL. No API key is sent: callers pass their key per API request, never
+    as a client default. The work was done (and paid for) by then: a failure carries
+    `charged=True` and `max_charge`, what the call cost.
 
     Raises:
         ProviderError: the first download that failed (the others are cancelled).
     """
-    base = str(client.base_url)
-    out: list[bytes] = [b""] * len(urls)
-
-    async def one(i: int, url: str) -> None:
-        out[i] = await download(client, urljoin(base, url) if base else url, provider=provider, policy=policy)
-
+    downloads = downloads or ResultDownloads(base=str(client.base_url))
     try:
-        async with anyio.create_task_group() as tg:
-            for i, url in enumerate(urls):
-                tg.start_soon(one, i, url)
+        return await downloads.fetch_all(client, urls, provider=provider, policy=policy)
     except BaseExceptionGroup as group:
         first = _first_error(group)
         if isinstance(first, ProviderError):
             first.charged, first.max_charge = True, max_charge
         raise first from None
-    return out
+    except ProviderError as exc:
+        exc.charged, exc.max_charge = True, max_charge
+        raise
 
 
 def _first_error(group: BaseExceptionGroup) -> BaseException:
@@ -239,76 +357,3 @@ def _first_error(group: BaseExceptionGroup) -> BaseException:
 
     walk(group)
     return next((e for e in leaves if isinstance(e, PhotoError)), leaves[0])
-
-
-# -- the key scrubber ---------------------------------------------------------------------------------
-
-# Characters a key may be split with in provider text: whitespace, zero-width characters, and their
-# percent-, entity- and escape-encoded forms.
-_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
-_GAP = (
-    r"(?:[\s" + _INVISIBLE + r"]|\+|%(?:2[0B]|0[9AD]|E2%80%8[BCD]|E2%81%A0|EF%BB%BF|C2%AD)"
-    r"|&(?:nbsp|zwsp|zwj|zwnj|shy|#(?:x0*(?:20|9|a|d|200b|200c|200d|2060|feff|ad)|0*(?:32|9|10|13|8203|8204|8205|8288|65279|173)));?"
-    r"|\\u(?:0020|200[bcd]|2060|feff|00ad)|\\[nrt])*"
-)
-_NAMED = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos", "/": "sol", "=": "equals", "+": "plus"}
-MIN_SECRET = 8  # shorter values are not scrubbed (they would match ordinary text)
-
-
-def _char(c: str) -> str:
-    """A regex for one character of a secret in any common encoding, any case."""
-    forms = {re.escape(c.lower()), re.escape(c.upper())}
-    for ch in {c.lower(), c.upper()}:
-        code = ord(ch)
-        forms |= {f"%{code:02x}", f"&#0*{code};?", f"&#x0*{code:x};?", f"\\\\u{code:04x}", f"\\\\x{code:02x}"}
-        if ch in _NAMED:
-            forms.add(f"&{_NAMED[ch]};")
-    return "(?:" + "|".join(sorted(forms, key=len, reverse=True)) + ")"
-
-
-class Scrubber:
-    """Removes configured secrets from text a provider sent back (errors, echoed bodies).
-
-    Matches case-insensitively and across the variants a key takes on the way: split by
-    whitespace or zero-width characters, HTML entities (`&#115;`, `&#x73;`, `&amp;`),
-    percent-encoding (`%73`) and `\\uXXXX` escapes, mixed freely.
-    """
-
-    def __init__(self, secrets: Iterable[str | None], mask: str = "…") -> None:
-        self._mask = mask
-        values = sorted({s.strip() for s in secrets if s and len(s.strip()) >= MIN_SECRET}, key=len, reverse=True)
-        self._plain = values
-        self._pattern = (
-            re.compile("|".join(_GAP.join(_char(c) for c in value) for value in values), re.IGNORECASE)
-            if values
-            else None
-        )
-
-    def __call__(self, text: str) -> str:
-        if not text or self._pattern is None:
-            return text
-        for value in self._plain:  # the common case, cheaply
-            text = text.replace(value, self._mask)
-        decoded = html.unescape(text)
-        out = self._pattern.sub(self._mask, text)
-        if decoded != text and self._pattern.search(decoded):
-            # An encoding the pattern did not cover inline (e.g. entities split mid-way): show decoded text.
-            out = self._pattern.sub(self._mask, decoded)
-        return out
-
-
-def strip_key(value: str | None) -> str:
-    """A key as configured, without the whitespace and newlines that copying adds."""
-    return (value or "").strip().strip(_INVISIBLE).strip()
-
-
-def required_key(secret: Any, missing: str) -> str:
-    """The stripped value of a `SecretStr` setting.
-
-    Raises:
-        NotConfigured: it is unset or blank (`missing` is the setup message).
-    """
-    key = strip_key(secret.get_secret_value() if secret is not None else "")
-    if not key:
-        raise NotConfigured(missing)
-    return key

@@ -28,6 +28,7 @@ from tools.core.refs import ImageSource
 from tools.core.settings import Settings
 from tools.providers.aluo.spec import (
     MAX_EDIT_IMAGES,
+    RESULT_HOSTS,
     UPLOAD_LIMITS,
     Basis,
     Plan,
@@ -38,7 +39,8 @@ from tools.providers.aluo.spec import (
 from tools.providers.aluo.tasks import TASK_PATH, AluoTasks
 from tools.providers.aluo.wire import PROVIDER, Envelope, result_url
 from tools.providers.base import Balance, JobHooks, ProviderImage
-from tools.providers.http import RetryPolicy, default_timeout, download_all, required_key
+from tools.providers.http import ResultDownloads, RetryPolicy, default_timeout, download_all
+from tools.providers.keys import required_key
 
 
 class AluoClient(AluoTasks):
@@ -63,7 +65,12 @@ class AluoClient(AluoTasks):
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None, policy: RetryPolicy
+        cls,
+        settings: Settings,
+        *,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        policy: RetryPolicy,
+        downloads: ResultDownloads | None = None,
     ) -> AluoClient:
         """Build the client from settings.
 
@@ -80,7 +87,7 @@ class AluoClient(AluoTasks):
             timeout=default_timeout(settings.provider_timeout),
             transport=transport,
         )
-        return cls(
+        client = cls(
             http,
             api_key=key,
             policy=policy,
@@ -89,6 +96,9 @@ class AluoClient(AluoTasks):
             max_pixels=settings.max_pixels,
             plan=getattr(settings, "aluo_plan", "free"),
         )
+        downloads = downloads or ResultDownloads.from_settings(settings, transport=transport)
+        client.downloads = downloads.bound(hosts=RESULT_HOSTS, base=str(http.base_url))
+        return client
 
     async def __aenter__(self) -> AluoClient:
         return self
@@ -279,7 +289,9 @@ class AluoClient(AluoTasks):
             raise self._no_result(what, price[0])
         await hooks.progress(f"downloading {noun}", 0.8)
         cost = env.deducted or price[0]
-        (data,) = await download_all(self._http, [url], provider=PROVIDER, policy=self._policy, max_charge=cost)
+        (data,) = await download_all(
+            self._http, [url], provider=PROVIDER, policy=self._policy, max_charge=cost, downloads=self.downloads
+        )
         meta = {k: env.data[k] for k in meta_keys if isinstance(env.data.get(k), str)}
         return [ProviderImage(data, meta=meta, ref={"url": url})]
 

@@ -24,7 +24,8 @@ from tools.core.errors import (
     ProviderError,
     ProviderUnavailable,
 )
-from tools.providers.http import RetryPolicy, Scrubber, may_have_charged, send
+from tools.providers.http import ResultDownloads, RetryPolicy, may_have_charged, send
+from tools.providers.keys import Scrubber
 
 PROVIDER = "aluo"
 TITLE = "Aluo"
@@ -43,6 +44,7 @@ class AluoWire:
     """One httpx client with the key sent per API request (never to the CDN)."""
 
     name = PROVIDER
+    downloads: ResultDownloads | None = None  # how result URLs are fetched (set by from_settings)
 
     def __init__(self, http: httpx2.AsyncClient, *, api_key: str, policy: RetryPolicy) -> None:
         self._http = http

@@ -34,14 +34,14 @@ from tools.core.settings import Settings
 from tools.core.webhooks import WebhookHub, WebhookSlot
 from tools.providers.base import Balance, JobHooks, ProviderImage
 from tools.providers.http import (
+    ResultDownloads,
     RetryPolicy,
-    Scrubber,
     default_timeout,
     download_all,
     may_have_charged,
-    required_key,
     send,
 )
+from tools.providers.keys import Scrubber, required_key
 from tools.providers.polling import Poll, PollState, poll_until_done
 from tools.providers.removedo.spec import (
     BAD_POLL_BUDGET,
@@ -51,6 +51,7 @@ from tools.providers.removedo.spec import (
     MAX_WAIT_S,
     PRICES,
     REFUND_NOTE,
+    RESULT_HOSTS,
     SUBMIT_PATH,
     WEBHOOK_PATH,
     parse_estimate,
@@ -63,6 +64,7 @@ PRICE, BASIS = PRICES["remove_background"]
 class RemovedoClient:
     name = NAME
     uses_webhooks = True  # the runtime hands it the webhook hub
+    downloads: ResultDownloads | None = None  # how result URLs are fetched (set by from_settings)
 
     def __init__(
         self,
@@ -98,6 +100,7 @@ class RemovedoClient:
         transport: httpx2.AsyncBaseTransport | None = None,
         policy: RetryPolicy,
         webhooks: WebhookHub | None = None,
+        downloads: ResultDownloads | None = None,
     ) -> RemovedoClient:
         """Raises:
         NotConfigured: if REMOVEDO_API_KEY is not set.
@@ -115,7 +118,7 @@ class RemovedoClient:
         )
         # Webhooks need a URL Removedo can reach: only an HTTP server with a public URL has one.
         webhook_base = settings.public_url.rstrip("/") if settings.is_remote and settings.public_url else None
-        return cls(
+        client = cls(
             http,
             key,
             policy=policy,
@@ -125,6 +128,9 @@ class RemovedoClient:
             webhook_base=webhook_base,
             webhooks=webhooks,
         )
+        downloads = downloads or ResultDownloads.from_settings(settings, transport=transport)
+        client.downloads = downloads.bound(hosts=RESULT_HOSTS, base=str(http.base_url))
+        return client
 
     async def __aenter__(self) -> RemovedoClient:
         return self
@@ -369,7 +375,9 @@ class RemovedoClient:
                 charged=True,
             )
         await hooks.progress(f"downloading the result from Removedo (done in {elapsed:.0f} s)", 0.9)
-        (data,) = await download_all(self._http, [url], provider=NAME, policy=self._policy, max_charge=PRICE)
+        (data,) = await download_all(
+            self._http, [url], provider=NAME, policy=self._policy, max_charge=PRICE, downloads=self.downloads
+        )
         meta: dict[str, Any] = {"removedo_job_id": job_id, "removedo_seconds": round(elapsed, 1)}
         if estimate:
             meta["removedo_estimated_completion"] = estimate

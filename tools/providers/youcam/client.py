@@ -35,7 +35,8 @@ from tools import providers
 from tools.core.errors import InvalidInput, JobFailed, NotConfigured, ProviderError, ProviderUnavailable, RateLimited
 from tools.core.refs import ImageSource
 from tools.providers.base import JobHooks, ProviderImage
-from tools.providers.http import ResultDownloads, RetryPolicy, download_all, may_have_charged, strip_key
+from tools.providers.http import ResultDownloads, RetryPolicy, download_all, may_have_charged
+from tools.providers.keys import strip_key
 from tools.providers.polling import Poll, PollState, poll_until_done
 from tools.providers.youcam.catalog import YouCamCatalog
 from tools.providers.youcam.files import Input, face_advice, fit_mask

@@ -34,7 +34,8 @@ from tools.core.errors import (
     ProviderUnavailable,
 )
 from tools.core.results import write_atomic
-from tools.providers.http import RetryPolicy, Scrubber, retry_after, send, unavailable
+from tools.providers.http import RetryPolicy, retry_after, send, unavailable
+from tools.providers.keys import Scrubber
 from tools.providers.youcam.limits import Kind, RateLimiter, Ticket
 
 V1 = "/s2s/v1.0"
