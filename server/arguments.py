@@ -79,7 +79,7 @@ def _what(err: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
     shown = f" (got {shorten(repr(given), 60)})" if "input" in err and kind != "missing" else ""
     choices = _choices(prop)
     if kind == "missing":
-        return f"{name} is required" + (f": {prop['description']}" if prop.get("description") else "")
+        return f"{name} is required" + (f" ({prop['description'].rstrip('.')})" if prop.get("description") else "")
     if choices is not None and kind in ("literal_error", "enum"):
         return f"{name} must be one of {', '.join(map(str, choices))}{shown}"
     where = "".join(f"[{p}]" for p in loc[1:])

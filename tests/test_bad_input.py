@@ -149,7 +149,7 @@ def unknown_enum(d: Path):
 
 
 def wrong_type(d: Path):
-    return "resize_image", {"image": 12345, "width": "ten"}, "validation error"
+    return "resize_image", {"image": 12345, "width": "ten"}, "cannot use these arguments: image"
 
 
 def nul_byte(d: Path):

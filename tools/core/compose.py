@@ -47,6 +47,9 @@ def color_or_none(text: str) -> tuple[int, int, int, int] | None:
         return None
 
 
+MAX_RATIO = 20  # a canvas 20 times wider than high (or the reverse) is already a banner
+
+
 def parse_ratio(text: str) -> tuple[int, int] | None:
     """ "W:H" -> (W, H); "original" -> None.
 
@@ -58,7 +61,13 @@ def parse_ratio(text: str) -> tuple[int, int] | None:
     m = _RATIO.match(text)
     if not m or int(m.group(1)) == 0 or int(m.group(2)) == 0:
         raise InvalidInput(f"Aspect ratio {text[:20]!r} is not W:H like '1:1', '4:5' or '16:9' (or 'original').")
-    return int(m.group(1)), int(m.group(2))
+    w, h = int(m.group(1)), int(m.group(2))
+    if max(w, h) > MAX_RATIO * min(w, h):
+        raise InvalidInput(
+            f"Aspect ratio {text[:20]!r} is more extreme than {MAX_RATIO}:1: the subject would be a sliver. "
+            "Use a ratio like '1:1', '4:5', '16:9' or '21:9'."
+        )
+    return w, h
 
 
 def canvas_size(subject: tuple[int, int], ratio: tuple[int, int] | None, margin: float) -> tuple[int, int]:
