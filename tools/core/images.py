@@ -9,8 +9,10 @@ from __future__ import annotations
 import functools
 import io
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -58,6 +60,12 @@ _TRANSPOSE = {  # EXIF orientation -> PIL.Image.Transpose member
 }
 _pil_module = None
 _work_limiter: anyio.CapacityLimiter | None = None
+# Large decodes share a memory budget, whatever thread runs them: a 24 MP photo holds ~72 MB of
+# pixels plus its resized copy while it is decoded, so two at once would double the peak.
+DECODE_BUDGET_BYTES = 160 * 2**20
+_LARGE_DECODE_BYTES = 32 * 2**20  # smaller decodes never wait
+_budget = threading.Condition()
+_budget_held = 0
 T = TypeVar("T")
 
 
@@ -234,16 +242,38 @@ def decode(
     if side and img.format in ("JPEG", "MPO") and max(img.size) > side:
         scale = side / max(img.size)
         img.draft("RGB", (max(1, int(img.size[0] * scale)), max(1, int(img.size[1] * scale))))
-    try:
-        img.load()
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InvalidInput(f"The image data is truncated or corrupt ({exc}).") from None
-    img = normalize_mode(img)
-    if target_side:
-        img = downscale(img, target_side, fast=fast)
-    if orientation in _TRANSPOSE:
-        img = img.transpose(getattr(pil().Transpose, _TRANSPOSE[orientation]))
+    # The decoded pixels (4 bytes each at most) and, while it is shrunk or turned, one more copy.
+    with _decode_budget(img.size[0] * img.size[1] * 4 * (2 if target_side or orientation in _TRANSPOSE else 1)):
+        try:
+            img.load()
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise InvalidInput(f"The image data is truncated or corrupt ({exc}).") from None
+        img = normalize_mode(img)
+        if target_side:
+            img = downscale(img, target_side, fast=fast)
+        if orientation in _TRANSPOSE:
+            img = img.transpose(getattr(pil().Transpose, _TRANSPOSE[orientation]))
     return img
+
+
+@contextmanager
+def _decode_budget(nbytes: int) -> Iterator[None]:
+    """Hold `nbytes` of the decode budget while a large decode runs (one always goes ahead alone)."""
+    global _budget_held
+    if nbytes < _LARGE_DECODE_BYTES:
+        yield
+        return
+    nbytes = min(nbytes, DECODE_BUDGET_BYTES)
+    with _budget:
+        while _budget_held and _budget_held + nbytes > DECODE_BUDGET_BYTES:
+            _budget.wait()
+        _budget_held += nbytes
+    try:
+        yield
+    finally:
+        with _budget:
+            _budget_held -= nbytes
+            _budget.notify_all()
 
 
 def _strip_rows(height: int, parts: int) -> list[int]:
