@@ -3,6 +3,7 @@
 photo-mcp [--transport stdio|sse|http] [--host 127.0.0.1] [--port 8000]
 photo-mcp call TOOL key=value ...     run one tool in-process, print text and result paths
 photo-mcp doctor                      show configuration (keys masked) and reachability
+photo-mcp models [list|fetch NAME|remove NAME]   the optional stronger offline models
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("tool")
     call.add_argument("args", nargs="*", metavar="key=value", help="values are JSON when they parse, else strings")
     sub.add_parser("doctor", help="show configuration (keys masked), output dir and provider reachability")
+    models = sub.add_parser("models", help="offline segmentation models: list | fetch NAME | remove NAME")
+    models.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -79,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.command == "call":
                 return anyio.run(_call, args.tool, args.args, args.env_file)
+            if args.command == "models":
+                from tools.providers.local.models import main as models_main
+
+                return models_main(args.args)
             if args.command == "doctor":
                 from server.doctor import run_doctor
 

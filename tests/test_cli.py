@@ -51,3 +51,11 @@ def test_invalid_configuration_names_the_variable(tmp_path: Path) -> None:
     proc = _run(tmp_path, "doctor", PHOTO_MCP_WAIT_SECONDS="soon")
     assert proc.returncode == 2
     assert "WAIT_SECONDS" in proc.stderr
+
+
+def test_models_lists_the_offline_models_and_which_is_present(tmp_path: Path) -> None:
+    proc = _run(tmp_path, "models", "list", PHOTO_MCP_MODEL_DIR=str(tmp_path / "models"))
+    assert proc.returncode == 0, proc.stderr
+    lines = {line.split()[1] if line.startswith("*") else line.split()[0]: line for line in proc.stdout.splitlines()}
+    assert "isnet-general-use" in lines and "not fetched" in lines["isnet-general-use"]
+    assert "u2netp" in lines and lines["u2netp"].startswith("*")  # the shipped default, chosen

@@ -42,10 +42,11 @@ async def remove_background(
     """Cut the subject out of a photo: a transparent PNG (WebP for very large offline cut-outs).
 
     Providers: Aluo (BRIA model, synchronous), YouCam (SOD), Removedo (async job), or local
-    (offline U²-Net, free; needs the [local] extra). "auto" tries the configured ones in order
-    and falls through on auth, credit or outage failures that cannot have charged; the result
-    says which provider ran and why others were skipped. Costs: Removedo 1 credit per job
-    (documented; whether failed jobs are refunded is not documented); Aluo and YouCam about 1
+    (offline U²-Net, free; needs the [local] extra; its edge pixels carry the subject's own
+    colour, so no glow of the old background shows on a new one). "auto" tries the configured
+    ones in order and falls through on auth, credit or outage failures that cannot have charged;
+    the result says which provider ran and why others were skipped. Costs: Removedo 1 credit per
+    job (documented; whether failed jobs are refunded is not documented); Aluo and YouCam about 1
     (estimated: their documents give no price for it). Returns a photo://results/<id> link with
     a preview.
     """

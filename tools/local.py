@@ -61,7 +61,9 @@ async def place_on_background(
 
     The e-commerce step "white background, square". Transparency in the input is respected; a
     photo without transparency is cut out first, offline (U²-Net), when the [local] extra is
-    installed. Runs offline; costs nothing.
+    installed; edge pixels carry the subject's own colour, so no glow of the old background
+    shows on the new one. The output's long side is `size`, else the input's. Runs offline;
+    costs nothing.
     Returns the new image as a photo://results/<id> resource link with a preview.
     """
     rt = call.runtime
@@ -191,8 +193,9 @@ async def blur_background(
     ] = 0.5,
 ) -> Result:
     """Keep the subject sharp and blur everything behind it (portrait-mode look). Offline and free:
-    the subject is found with the bundled U²-Net model (needs the [local] extra).
-    Returns the image as a photo://results/<id> link with a preview.
+    the subject is found with the bundled U²-Net model (needs the [local] extra). Edge pixels carry
+    the subject's own colour, so no glow of the old background shows. Returns the image as a
+    photo://results/<id> link with a preview.
     """
     rt = call.runtime
     candidates(rt.settings, "local", ["local"], "blur_background", "blur backgrounds")
@@ -209,8 +212,9 @@ async def blur_background(
 @tool(title="Correct colours", annotations=LOCAL_EDIT)
 async def correct_colors(call: Call, image: ImageRef) -> Result:
     """Fix a colour cast (white balance) offline and free: gray-edge estimation on near-neutral
-    edges, computed on a small copy and applied to the full image (needs the [local] extra).
-    Returns the corrected image as a photo://results/<id> link with a preview.
+    edges, computed on a small copy and applied to the full image. Detected faces keep a skin
+    colour, and a photo whose estimated cast is under about 3° is returned unchanged (needs the
+    [local] extra). Returns the corrected image as a photo://results/<id> link with a preview.
     """
     rt = call.runtime
     candidates(rt.settings, "local", ["local"], "correct_colors", "correct colours")
