@@ -8,8 +8,10 @@ images with the job's lineage, and resuming a job after a restart through its pr
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,15 +24,16 @@ from tools import providers
 from tools.core import images
 from tools.core.budget import Ledger
 from tools.core.db import Database
-from tools.core.errors import InvalidInput, JobFailed, ProviderError
+from tools.core.errors import InvalidInput, JobFailed, ProviderError, StorageFull
 from tools.core.fetch import SafeFetcher
 from tools.core.jobs import JobContext, JobManager, Outcome
+from tools.core.lease import Lease
 from tools.core.refs import ImageResolver
 from tools.core.results import ResultRecord, ResultStore
 from tools.core.settings import Settings
 from tools.core.webhooks import WebhookHub
 from tools.providers.base import ProviderImage
-from tools.providers.http import RetryPolicy
+from tools.providers.http import ResultDownloads, RetryPolicy
 
 log = logging.getLogger("photo_mcp.runtime")
 
@@ -47,6 +50,8 @@ class Runtime:
     transport: httpx2.AsyncBaseTransport | None = None
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     webhooks: WebhookHub = field(default_factory=WebhookHub)
+    # How every provider client fetches its result URLs: through the SSRF guard (see ResultDownloads).
+    downloads: ResultDownloads | None = None
     _clients: dict[str, Any] = field(default_factory=dict)
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     _lock: anyio.Lock = field(default_factory=anyio.Lock)
@@ -65,7 +70,11 @@ class Runtime:
                 module, cls = info.client.split(":")
                 klass = getattr(importlib.import_module(module), cls)
                 extra = {"webhooks": self.webhooks} if info.webhook_path else {}
-                client = klass.from_settings(self.settings, transport=self.transport, policy=self.policy, **extra)
+                if self.downloads is None:
+                    self.downloads = ResultDownloads.from_settings(self.settings, transport=self.transport)
+                client = klass.from_settings(
+                    self.settings, transport=self.transport, policy=self.policy, downloads=self.downloads, **extra
+                )
                 self._clients[name] = await self._stack.enter_async_context(client)
         return self._clients[name]
 
@@ -74,6 +83,8 @@ class Runtime:
 
         Raises:
             ProviderError: a returned file is not an image (credits may have been charged).
+            StorageFull: the outputs are more than one call may write, or cannot be stored (what
+                was saved of them is removed again).
         """
         provider = job.job.provider
         infos: list[images.ImageInfo] = []
@@ -88,17 +99,27 @@ class Runtime:
                     charged=providers.info(provider).paid,
                 ) from None
         lineage = job.job.lineage
-        return [
-            await self.store.save(
-                out.data,
-                mime_type=info.mime_type,
-                width=info.width,
-                height=info.height,
-                lineage=lineage,
-                meta=dict(out.meta) | ({"provider_ref": out.ref} if out.ref else {}),
+        total, limit = sum(len(out.data) for out in outputs), self.store.max_result_bytes
+        if limit is not None and total > limit:
+            raise StorageFull(
+                f"The results would be {total / 2**20:.0f} MB, more than the {limit / 2**20:.0f} MB one call may write "
+                "(PHOTO_MCP_MAX_RESULT_MB); nothing was saved. Ask for a smaller size, or JPEG/WebP output."
+                + (" The provider may have charged for the job." if providers.info(provider).paid else "")
             )
-            for out, info in zip(outputs, infos, strict=True)
-        ]
+        saved: list[ResultRecord] = []
+        try:
+            for out, info in zip(outputs, infos, strict=True):
+                meta = dict(out.meta) | ({"provider_ref": out.ref} if out.ref else {})
+                saved.append(
+                    await self.store.save(
+                        out.data, mime_type=info.mime_type, width=info.width, height=info.height, lineage=lineage,
+                        meta=meta,
+                    )
+                )  # fmt: skip
+        except BaseException:
+            await self.store.discard(saved)  # all of a call's outputs, or none
+            raise
+        return saved
 
     async def resume(self, job: JobContext) -> Outcome:
         """Continue a job a previous run left unfinished, through its provider; never re-submit.
@@ -131,7 +152,20 @@ async def open_runtime(
         OSError: if the data or output dir cannot be created.
     """
     db = await anyio.to_thread.run_sync(Database, settings.data_dir.expanduser() / "photo-mcp.sqlite3")
-    store = await anyio.to_thread.run_sync(ResultStore, settings.results_dir, db)
+    # This server's identity and lease on the shared data dir (other servers may run on it).
+    lease = Lease(db, settings.data_dir.expanduser() / "servers", ttl=settings.lease_seconds)
+    try:
+        await anyio.to_thread.run_sync(lease.register)
+    except (OSError, sqlite3.Error):
+        log.exception("Could not register this server's lease; it is retried with every heartbeat.")
+    quota = functools.partial(
+        ResultStore,
+        max_bytes=int(settings.max_store_mb * 2**20),
+        max_result_bytes=int(settings.max_result_mb * 2**20),
+        server_id=lease.id,
+        alive=lease.alive_sync,
+    )
+    store = await anyio.to_thread.run_sync(quota, settings.results_dir, db)
     if db.moved_aside is not None:  # a damaged database was replaced: the result files are still there
         await store.rebuild_index()
     ledger = Ledger(
@@ -140,7 +174,7 @@ async def open_runtime(
         per_day=settings.max_credits_per_day,
         per_user=settings.max_credits_per_day_per_user,
     )
-    jobs = JobManager(db, ledger)
+    jobs = JobManager(db, ledger, lease=lease)
     # The download client is made on the first URL fetch: building its TLS context costs
     # ~70 ms that a start-up without URLs should not pay.
     # Without an injected transport it connects through its SSRF guard (checked address = connected one).
@@ -178,4 +212,5 @@ async def open_runtime(
             finally:
                 tg.cancel_scope.cancel()
     finally:
+        lease.release()
         db.close()

@@ -162,3 +162,26 @@ async def test_an_internal_error_fails_the_job_and_is_logged_with_its_traceback(
     assert job.state == "failed" and job.error and "Internal error (KeyError)" in job.error
     [record] = [r for r in caplog.records if r.name == "photo_mcp.jobs"]
     assert record.levelname == "ERROR" and record.exc_info and record.exc_info[0] is KeyError
+
+
+async def test_a_failure_that_may_have_charged_counts_up_to_its_max_charge_never_as_free(tmp_path: Path) -> None:
+    from tools.core.errors import ProviderUnavailable
+
+    async def dropped(job: JobContext) -> Outcome:
+        await job.reserve(40)
+        await job.charged(10)  # what the client already knew it spent
+        raise ProviderUnavailable("The connection dropped.", provider="prov", charged=True, max_charge=40)
+
+    async def not_charged(job: JobContext) -> Outcome:
+        raise ProviderUnavailable("Unreachable. Nothing was charged.", provider="prov", max_charge=40)
+
+    async with manager(tmp_path, per_day=100) as jobs:
+        job = await jobs.submit("op", "prov", {}, dropped, estimate=40)
+        await _wait_done(jobs, job.id)
+        free = await jobs.submit("op", "prov", {}, not_charged, estimate=40)
+        await _wait_done(jobs, free.id)
+        failed, clean = await jobs.get(job.id), await jobs.get(free.id)
+        assert failed.state == "failed" and failed.credits_charged == 10  # what is known to be charged
+        assert failed.details["possibly_charged"] == 30 and failed.details["max_charge"] == 40  # and the rest
+        assert clean.state == "failed" and clean.credits_charged == 0 and "possibly_charged" not in clean.details
+        assert await jobs.ledger.spent_today() == 40  # the caps count all of it: 10 known + 30 possible

@@ -14,6 +14,7 @@ started, and `moved_aside` says where the old one went so the caller can re-inde
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sqlite3
@@ -49,6 +50,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at REAL NOT NULL, updated_at REAL NOT NULL, inputs TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+CREATE TABLE IF NOT EXISTS servers (
+    id TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, started_at REAL NOT NULL, heartbeat REAL NOT NULL
+);
 """
 # The columns our code reads, per table we own: a table by one of these names without them
 # belongs to another application.
@@ -59,6 +63,14 @@ _COLUMNS = {
 }
 # SQLite's primary result codes for "this file is damaged / not a database".
 _CORRUPT, _NOTADB = 11, 26
+# ... and for "it cannot be written": read-only, I/O error, disk full, cannot open.
+_UNWRITABLE = {8: "the database is read-only", 10: "the database hit an I/O error", 13: "the disk is full"}
+_UNWRITABLE_OS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EFBIG: "a file size limit was reached",
+}
 
 
 class Unusable(sqlite3.DatabaseError):
@@ -84,6 +96,20 @@ def is_corruption(exc: BaseException) -> bool:
         return True
     code = getattr(exc, "sqlite_errorcode", None)
     return isinstance(exc, sqlite3.DatabaseError) and code is not None and code & 0xFF in (_CORRUPT, _NOTADB)
+
+
+def storage_failure(exc: BaseException) -> str | None:
+    """What went wrong, when `exc` says the disk or database cannot be written (full, quota,
+    read-only, size limit); None for any other error."""
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF in _UNWRITABLE:
+            return _UNWRITABLE[code & 0xFF]
+        text = str(exc).lower()
+        return "the disk is full" if "disk is full" in text or "database is full" in text else None
+    if isinstance(exc, OSError):
+        return _UNWRITABLE_OS.get(exc.errno or 0)
+    return None
 
 
 def moved_aside_files(path: Path) -> list[Path]:
@@ -121,6 +147,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
     # Who a job or result belongs to (tools/core/principals.py); rows made before have none.
     if "principal" not in jobs:
         conn.execute("ALTER TABLE jobs ADD COLUMN principal TEXT")
+    # The server process that runs a job (tools/core/lease.py); rows made before have none.
+    if "owner" not in jobs:
+        conn.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
     results = {row[1] for row in conn.execute("PRAGMA table_info(results)")}
     if "principal" not in results:
         conn.execute("ALTER TABLE results ADD COLUMN principal TEXT")

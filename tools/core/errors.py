@@ -6,6 +6,7 @@ retry can help, and what to change.
     │   └── NotFound          unknown file, result or job id
     ├── NotConfigured         provider key missing or optional extra not installed
     ├── BudgetExceeded        a configured credit cap refuses the call (nothing sent)
+    ├── StorageFull           the disk or database is full or read-only: nothing was kept
     └── ProviderError         something went wrong at a provider
         ├── AuthFailed        key rejected (401/403): fix the key; auto routing may fall through
         ├── OutOfCredits      402 / insufficient credits; auto routing may fall through
@@ -42,6 +43,11 @@ class NotConfigured(PhotoError):
 
 class BudgetExceeded(PhotoError):
     """A configured credit cap refuses the call before anything is sent."""
+
+
+class StorageFull(PhotoError):
+    """The result store or the database cannot be written (disk full, quota, read-only, size
+    limit): the call's partial work was removed, and the server goes on serving."""
 
 
 class ProviderError(PhotoError):

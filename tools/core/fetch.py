@@ -92,6 +92,11 @@ class _Refused(Exception):
         self.host = host
 
 
+def is_refusal(exc: BaseException) -> bool:
+    """Whether `exc` is the guard refusing a host (not public, unresolvable) at connect time."""
+    return isinstance(exc, _Refused)
+
+
 class GuardedBackend(httpcore2.AsyncNetworkBackend):
     """An httpcore network backend that resolves once, checks, and connects to the checked address."""
 
@@ -169,8 +174,22 @@ class SafeFetcher:
         self.resolve = resolve
         self.verify = verify  # TLS verification of the URL's host name (a context: tests' own CA)
 
+    @property
+    def transport(self) -> httpx2.AsyncBaseTransport | None:
+        """The injected test transport, if any (it replaces the guarded network)."""
+        return self._transport
+
+    def new_client(self, *, timeout: float) -> httpx2.AsyncClient:
+        """A new guarded client with this fetcher's policy (the caller closes it)."""
+        return httpx2.AsyncClient(
+            transport=self.guarded_transport(), timeout=httpx2.Timeout(timeout, connect=self.connect_timeout),
+            trust_env=False,
+        )  # fmt: skip
+
     def guarded_transport(self) -> httpx2.AsyncHTTPTransport:
         """An httpx2 transport whose every new connection goes through `GuardedBackend`."""
+        if self.verify is True:  # building the default TLS context costs ~70 ms: once per fetcher
+            self.verify = httpx2.create_ssl_context()
         # No proxy from the environment: a proxy would resolve names itself.
         transport = httpx2.AsyncHTTPTransport(verify=self.verify, trust_env=False)
         pool = transport._pool  # httpx2 builds the pool; only its network backend is ours

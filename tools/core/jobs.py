@@ -11,9 +11,11 @@ States: queued -> running -> succeeded | failed | cancelled.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,17 +25,33 @@ import anyio
 from anyio.abc import TaskGroup
 
 from tools.core.budget import Ledger
-from tools.core.db import Database, bounded
+from tools.core.db import Database, bounded, storage_failure
 from tools.core.echo import quoted
-from tools.core.errors import NotFound, PhotoError, ProviderError
+from tools.core.errors import NotFound, PhotoError, ProviderError, StorageFull
+from tools.core.lease import Lease
 from tools.core.principals import CALLER, Owner, owned, visible_to
 from tools.core.results import Lineage, ResultRecord
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
-_MARKS = ",".join("?" * 17)
+_COLS = (
+    "id", "operation", "provider", "params", "state", "progress", "message", "provider_ref", "result_ids", "error",
+    "details", "credits_estimated", "credits_charged", "created_at", "updated_at", "inputs", "principal", "owner",
+)  # fmt: skip
+_MARKS = ",".join("?" * len(_COLS))
+_INSERT = f"INSERT INTO jobs ({','.join(_COLS)}) VALUES ({_MARKS})"
+# A job row is written only by the server that owns it: one that took it over (its owner's lease
+# expired) is never overwritten by the old owner, should that one still be limping along.
+_CLAIM = "UPDATE jobs SET owner=? WHERE id=? AND owner IS ? AND state IN ('queued','running')"
+_UPSERT = (
+    _INSERT
+    + " ON CONFLICT(id) DO UPDATE SET "
+    + ",".join(f"{c}=excluded.{c}" for c in _COLS[1:])
+    + " WHERE jobs.owner IS excluded.owner"
+)
 _BASIS_RANK = ("reported", "documented", "estimated")
 CANCEL_GRACE_S = 10.0  # how long cancel() waits for the work to unwind
+ROW_POLL_S = 0.5  # how often a waiter re-reads a job another server runs
 log = logging.getLogger("photo_mcp.jobs")
 
 
@@ -56,6 +74,7 @@ class Job:
     updated_at: float = field(default_factory=time.time)
     inputs: list[str] = field(default_factory=list)
     principal: str | None = None  # who started it (tools/core/principals.py)
+    owner: str | None = None  # the server process running it (tools/core/lease.py)
 
     @property
     def done(self) -> bool:
@@ -85,6 +104,7 @@ class Job:
             self.updated_at,
             json.dumps(self.inputs),
             self.principal,
+            self.owner,
         )
 
     @classmethod
@@ -107,6 +127,7 @@ class Job:
             updated_at=row["updated_at"],
             inputs=json.loads(row["inputs"]),
             principal=row["principal"] if "principal" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
+            owner=row["owner"] if "owner" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
         )
 
 
@@ -173,10 +194,16 @@ Work = Callable[[JobContext], Awaitable[Outcome]]
 class JobManager:
     """Runs, tracks, persists and resumes jobs; `start` it in a task group first."""
 
-    def __init__(self, db: Database, ledger: Ledger, *, cancel_grace: float = CANCEL_GRACE_S) -> None:
+    def __init__(
+        self, db: Database, ledger: Ledger, *, cancel_grace: float = CANCEL_GRACE_S, lease: Lease | None = None
+    ) -> None:
         self.db = db
         self.ledger = ledger
         self.cancel_grace = cancel_grace
+        # This server's identity and lease (None: alone on its data dir, takes every unfinished job).
+        self.lease = lease
+        self.owner = lease.id if lease is not None else None
+        self._resume: Work | None = None
         self._jobs: dict[str, Job] = {}
         self._events: dict[str, anyio.Event] = {}
         self._scopes: dict[str, anyio.CancelScope] = {}
@@ -189,18 +216,53 @@ class JobManager:
         provider can tell whether a request that was in flight may have been charged.
         """
         self._tg = tg
+        self._resume = resume
+        await self._take_over()
+        if self.lease is not None:
+            tg.start_soon(self._keep_lease, self.lease)
+
+    async def _keep_lease(self, lease: Lease) -> None:
+        """Renew this server's heartbeat, and take over the jobs of servers that are gone."""
+        while True:
+            await anyio.sleep(lease.renew_every)
+            try:
+                await lease.renew()
+                await self._take_over()
+            except Exception:  # a full disk or a locked database: try again at the next beat
+                log.exception("Could not renew this server's lease or look for orphaned jobs.")
+
+    async def _take_over(self) -> None:
+        """Resume the unfinished jobs whose owner is gone (each taken over atomically: another
+        server looking at the same time cannot take it too)."""
         rows = await self.db.run(
             lambda c: c.execute("SELECT * FROM jobs WHERE state IN ('queued','running')").fetchall()
         )
+        gone: set[str] = set()
         for row in rows:
+            if row["id"] in self._jobs:
+                continue  # running here
+            owner = row["owner"] if "owner" in row.keys() else None  # noqa: SIM118 - sqlite3.Row
+            if self.lease is not None and await anyio.to_thread.run_sync(self.lease.alive_sync, owner):
+                continue  # another server runs it
             try:
                 job = Job.from_row(row)
             except (ValueError, TypeError, KeyError) as exc:  # one damaged row must not stop every start
                 log.error("Skipped job %r: its database row cannot be read (%s).", row["id"], exc)
                 continue
+            claim = (self.owner, job.id, owner)
+            taken = await self.db.transact(lambda c, claim=claim: c.execute(_CLAIM, claim).rowcount)
+            if not taken:
+                continue  # another server took it first
+            if owner:
+                gone.add(owner)
+            job.owner = self.owner
             self._jobs[job.id] = job
             job.message = "resumed after a restart"
-            self._launch(job, resume)
+            assert self._resume is not None
+            self._launch(job, self._resume)
+        if self.lease is not None:
+            for server in gone:
+                await anyio.to_thread.run_sync(self.lease.forget_sync, server)
 
     async def submit(
         self,
@@ -226,12 +288,26 @@ class JobManager:
             credits_estimated=estimate,
             inputs=bounded(list(inputs or [])),
             principal=principal,
+            owner=self.owner,
         )
-        # The cap check and the reservation are one atomic step (across processes too).
-        await self.ledger.reserve(job.id, provider, estimate, principal=principal)
-        self._jobs[job.id] = job
         row = job.row()
-        await self.db.run(lambda c: c.execute(f"INSERT INTO jobs VALUES ({_MARKS})", row))
+        try:
+            # The cap check and the reservation are one atomic step (across processes too).
+            await self.ledger.reserve(job.id, provider, estimate, principal=principal)
+            await self.db.run(lambda c: c.execute(_INSERT, row))
+        except sqlite3.Error as exc:
+            why = storage_failure(exc)
+            if why is None:
+                raise
+            log.error("job %s (%s) could not be started: %s", job.id, operation, why, exc_info=exc)
+            # A reservation without its job must not hold credits against the caps.
+            with anyio.CancelScope(shield=True), contextlib.suppress(sqlite3.Error):
+                await self.db.run(lambda c: c.execute("DELETE FROM ledger WHERE job_id=?", (job.id,)))
+            raise StorageFull(
+                f"The server could not start this call: {why}. Nothing was sent or saved; free some disk space "
+                "and run the tool again."
+            ) from None
+        self._jobs[job.id] = job
         self._launch(job, work)
         return job
 
@@ -267,26 +343,67 @@ class JobManager:
             job.error = exc.message
             if isinstance(exc, ProviderError):
                 job.details["error_kind"] = type(exc).__name__
-        except Exception as exc:  # a bug must fail the job, not the server
-            log.exception("job %s (%s on %s) failed with an internal error", job.id, job.operation, job.provider)
+                await self._possibly_charged(job, exc)
+        except Exception as exc:  # a bug, or a full disk, must fail the job, not the server
             job.state = "failed"
-            job.error = f"Internal error ({type(exc).__name__}); nothing more was sent to the provider."
+            why = storage_failure(exc)
+            if why is not None:
+                log.error("job %s (%s on %s): %s", job.id, job.operation, job.provider, why, exc_info=exc)
+                job.error = (
+                    f"The server could not record this job: {why}. Nothing partial was kept; free some disk space "
+                    "and run the tool again."
+                    + (f" {job.credits_charged:g} credits were already charged." if job.credits_charged else "")
+                )
+            else:
+                log.exception("job %s (%s on %s) failed with an internal error", job.id, job.operation, job.provider)
+                job.error = f"Internal error ({type(exc).__name__}); nothing more was sent to the provider."
         finally:
             self._scopes.pop(job.id, None)
             # On server shutdown the job stays "running" in the database, so the next
             # start resumes it; only a finished job settles its ledger entry.
+            persisted = False
             with anyio.CancelScope(shield=True):
-                if job.done:
-                    await self.ledger.settle(job.id, job.credits_charged)
-                await self._changed(job, persist=True)
-            if job.done:  # a finished job lives on in the database only; `get` reads it there
+                try:
+                    if job.done:  # what may have been charged counts too, never as free
+                        spent = job.credits_charged + float(job.details.get("possibly_charged", 0))
+                        await self.ledger.settle(job.id, spent)
+                    await self._changed(job, persist=True)
+                    persisted = True
+                except Exception as exc:  # a full disk must not take the server down with it
+                    log.error(
+                        "job %s ended %s but could not be recorded (%s)", job.id, job.state,
+                        storage_failure(exc) or type(exc).__name__, exc_info=exc,
+                    )  # fmt: skip
+                    await self._wake(job)  # its waiter still gets the outcome, from memory
+            if job.done and persisted:  # a finished job lives on in the database only; `get` reads it there
                 self._jobs.pop(job.id, None)
+
+    async def _possibly_charged(self, job: Job, exc: ProviderError) -> None:
+        """A failure that may have charged counts as charged, up to its `max_charge`, never as free:
+        the rest (above what the provider client already recorded, `credits_charged`, which stays
+        what is known) goes into the ledger and the job's details as `possibly_charged`, so the
+        caps count it."""
+        if not exc.charged or exc.max_charge is None:
+            return
+        extra = exc.max_charge - job.credits_charged
+        if extra <= 0:
+            return
+        job.details["possibly_charged"] = extra  # settled into the ledger with the job (`_run`)
+        job.details["max_charge"] = exc.max_charge
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.ledger.charge(job.id, exc.provider or job.provider, extra)
+            except Exception:
+                log.exception("job %s: could not record a possible charge of %g", job.id, extra)
 
     async def _changed(self, job: Job, *, persist: bool = False) -> None:
         job.updated_at = time.time()
         if persist or job.done:
             row = job.row()
-            await self.db.run(lambda c: c.execute(f"INSERT OR REPLACE INTO jobs VALUES ({_MARKS})", row))
+            await self.db.run(lambda c: c.execute(_UPSERT, row))
+        await self._wake(job)
+
+    async def _wake(self, job: Job) -> None:
         event = self._events.pop(job.id, None)
         if event is not None:
             event.set()
@@ -315,12 +432,35 @@ class JobManager:
             raise NotFound(f"Job {job_id!r} is recorded, but its database row cannot be read ({exc}).") from None
 
     async def wait_for_change(self, job: Job, timeout: float) -> None:
-        """Return when `job` changes or `timeout` seconds pass."""
+        """Return when `job` changes or `timeout` seconds pass.
+
+        A `job` read from the database (another server runs it, or this one took it over since)
+        is refreshed from its row (or from the job this server now runs) every `ROW_POLL_S`.
+        """
         if job.done:
+            return
+        if self._jobs.get(job.id) is not job:
+            with anyio.move_on_after(timeout):
+                while not await self._refresh(job):  # noqa: ASYNC110 - another process's row: no event to wait on
+                    await anyio.sleep(ROW_POLL_S)
             return
         event = self._events.setdefault(job.id, anyio.Event())
         with anyio.move_on_after(timeout):
             await event.wait()
+
+    async def _refresh(self, job: Job) -> bool:
+        """Copy the job's latest state into `job`; whether it changed."""
+        latest = self._jobs.get(job.id)
+        if latest is None:
+            row = await self.db.run(lambda c: c.execute("SELECT * FROM jobs WHERE id=?", (job.id,)).fetchone())
+            try:
+                latest = Job.from_row(row) if row is not None else None
+            except (ValueError, TypeError, KeyError):
+                latest = None
+        if latest is None or (latest.updated_at, latest.state) == (job.updated_at, job.state):
+            return False
+        job.__dict__.update({k: v for k, v in latest.__dict__.items() if k not in ("principal", "id")})
+        return True
 
     async def cancel(self, job_id: str, *, principal: Owner = CALLER) -> Job:
         """Stop a running job; a finished job is returned unchanged.

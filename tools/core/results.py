@@ -12,18 +12,20 @@ import logging
 import os
 import re
 import secrets
+import sqlite3
 import stat
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
 
-from tools.core.db import Database
+from tools.core.db import Database, storage_failure
 from tools.core.echo import quoted
-from tools.core.errors import NotFound
+from tools.core.errors import NotFound, StorageFull
 from tools.core.principals import CALLER, Owner, owned, owner_of, visible_to
 
 log = logging.getLogger("photo_mcp.results")
@@ -129,13 +131,20 @@ _RESULT_NAME = re.compile(r"^\d{8}-\d{6}-(?P<operation>[A-Za-z0-9_]+)-(?P<id>[0-
 _MIME_OF_EXT = {ext: mime for mime, ext in EXTENSIONS.items()}
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+# A temp file's name carries the id of the server writing it: TEMP_PREFIX + "<server id>-" + random.
+_TEMP_OWNER = re.compile(r"^(?P<server>s[0-9a-f]{10})-")
+
+
+def write_atomic(path: Path, data: bytes, *, server_id: str | None = None) -> None:
     """Write `data` to `path` so that readers see either nothing or the whole file.
+
+    The temp file is named after `server_id`, so another server's start-up sweep leaves it alone.
 
     Raises:
         OSError: if the directory is not writable or the disk is full.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=path.suffix)
+    prefix = TEMP_PREFIX + (f"{server_id}-" if server_id else "")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -148,11 +157,15 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def sweep_temp_files(directory: Path) -> None:
+def sweep_temp_files(directory: Path, alive: Callable[[str | None], bool] | None = None) -> None:
     """Delete leftovers of a crash mid-write: only our own temp files (TEMP_PREFIX), only regular
-    files owned by this user, only directly in `directory` (never a `.tmp-*` someone else made)."""
+    files owned by this user, only directly in `directory` (never a `.tmp-*` someone else made),
+    and never one a server that is still `alive` is writing (the name carries its id)."""
     uid = os.getuid() if hasattr(os, "getuid") else None
     for stale in directory.glob(TEMP_PREFIX + "*"):
+        owner = _TEMP_OWNER.match(stale.name[len(TEMP_PREFIX) :])
+        if alive is not None and alive(owner["server"] if owner else None):
+            continue
         try:
             st = stale.lstat()
         except OSError:
@@ -161,14 +174,41 @@ def sweep_temp_files(directory: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
-class ResultStore:
-    """Saves and finds result images."""
+MB = 1024 * 1024
 
-    def __init__(self, directory: Path, db: Database) -> None:
+
+def _mb(n: float) -> str:
+    return f"{n / MB:.1f} MB" if n < 10 * MB else f"{n / MB:.0f} MB"
+
+
+class ResultStore:
+    """Saves and finds result images.
+
+    `max_bytes` is the store's quota (PHOTO_MCP_MAX_STORE_MB): before a save would pass it, the
+    oldest results that no queued or running job made or reads are removed; only files the index
+    names, directly in this directory, under the names `save` gives (never a file the server did
+    not write). `max_result_bytes` bounds one saved file. A save that cannot be written (disk
+    full, quota, read-only) leaves nothing behind (no temp file, no row without its file, no file
+    without its row) and raises `StorageFull`.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        db: Database,
+        *,
+        max_bytes: int | None = None,
+        max_result_bytes: int | None = None,
+        server_id: str | None = None,
+        alive: Callable[[str | None], bool] | None = None,
+    ) -> None:
         self.directory = directory
         self.db = db
+        self.max_bytes = max_bytes
+        self.max_result_bytes = max_result_bytes
+        self.server_id = server_id  # names this server's temp files (tools/core/lease.py)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new output dir is owner-only, like its files
-        sweep_temp_files(directory)
+        sweep_temp_files(directory, alive)  # only the temp files of servers that are gone
 
     async def save(
         self,
@@ -183,8 +223,16 @@ class ResultStore:
         """Write one result file and index it under `lineage` (taken from the job that made it).
 
         Raises:
-            OSError: if the file cannot be written.
+            StorageFull: the file or its row cannot be written (nothing is left behind), or it is
+                larger than one result or the whole quota may be.
         """
+        if self.max_result_bytes is not None and len(data) > self.max_result_bytes:
+            raise StorageFull(
+                f"The result would be {_mb(len(data))}, more than the {_mb(self.max_result_bytes)} one call may write "
+                "(PHOTO_MCP_MAX_RESULT_MB); nothing was saved. Ask for a smaller size, or JPEG/WebP output."
+            )
+        if self.max_bytes is not None:
+            await self.make_room(len(data))
         result_id = secrets.token_hex(6)
         ext = EXTENSIONS.get(mime_type, "bin")
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -204,7 +252,117 @@ class ResultStore:
             created_at=time.time(),
             principal=lineage.principal,
         )
-        await anyio.to_thread.run_sync(write_atomic, path, data)
+        try:
+            # No temp file is left on failure.
+            await anyio.to_thread.run_sync(lambda: write_atomic(path, data, server_id=self.server_id))
+        except OSError as exc:
+            raise self._full(exc, "its file") from exc
+        try:
+            await self._insert(record)
+        except BaseException as exc:  # a file without its row is never left behind
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
+            if isinstance(exc, sqlite3.Error):
+                raise self._full(exc, "its index row") from exc
+            raise
+        return record
+
+    def _full(self, exc: OSError | sqlite3.Error, what: str) -> Exception:
+        """`StorageFull` for a disk-full/read-only failure (logged with its traceback), else `exc`."""
+        why = storage_failure(exc)
+        if why is None:
+            return exc
+        log.error("Could not save a result (%s) in %s: %s", what, self.directory, why, exc_info=exc)
+        return StorageFull(
+            f"The result could not be saved: {why} ({self.directory.name}). Nothing partial was kept; free some "
+            "disk space (or lower PHOTO_MCP_MAX_STORE_MB so old results are cleaned up) and run the tool again."
+        )
+
+    async def discard(self, records: list[ResultRecord]) -> None:
+        """Remove `records` (their rows, then their files): the partial output of a call that failed."""
+        ids = [(r.id,) for r in records]
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.db.run(lambda c: c.executemany("DELETE FROM results WHERE id=?", ids))
+            except sqlite3.Error:
+                log.exception("Could not remove the index rows of %d partial result(s).", len(ids))
+                return  # rows kept: keep their files too (never a row without its file)
+            for r in records:
+                await anyio.to_thread.run_sync(lambda p=r.path: p.unlink(missing_ok=True))
+
+    async def usage(self) -> int:
+        """Bytes of every indexed result."""
+        row = await self.db.run(lambda c: c.execute("SELECT COALESCE(SUM(bytes), 0) FROM results").fetchone())
+        return int(row[0])
+
+    def _ours(self, row: Any) -> Path | None:
+        """The file of index row `row` if it is one this store wrote: directly in its directory,
+        under a name `save` gives, with the row's id, a regular file (not a symlink)."""
+        path = Path(row["path"])
+        m = _RESULT_NAME.match(path.name)
+        if m is None or m["id"] != row["id"]:
+            return None
+        try:
+            if path.parent.resolve() != self.directory.resolve() or not stat.S_ISREG(path.lstat().st_mode):
+                return None
+        except OSError:
+            return None
+        return path
+
+    async def make_room(self, needed: int) -> None:
+        """Remove the oldest results that no queued or running job made or reads until `needed`
+        more bytes fit in the quota.
+
+        Raises:
+            StorageFull: they cannot be made to fit (the results left are in use, or not ours).
+        """
+        quota = self.max_bytes
+        if quota is None:
+            return
+        if needed > quota:
+            raise StorageFull(
+                f"The result would be {_mb(needed)}, more than the whole result store may hold ({_mb(quota)}, "
+                "PHOTO_MCP_MAX_STORE_MB); nothing was saved."
+            )
+
+        def pick(c: sqlite3.Connection) -> list[Path]:
+            used = int(c.execute("SELECT COALESCE(SUM(bytes), 0) FROM results").fetchone()[0])
+            if used + needed <= quota:
+                return []
+            busy = c.execute("SELECT id, inputs, params FROM jobs WHERE state IN ('queued','running')").fetchall()
+            busy_ids = {b["id"] for b in busy}
+            busy_text = " ".join(f"{b['inputs']} {b['params']}" for b in busy)
+            doomed: list[tuple[str, Path]] = []
+            for row in c.execute("SELECT id, path, bytes, job_id FROM results ORDER BY created_at, id"):
+                if used + needed <= quota:
+                    break
+                if row["job_id"] in busy_ids or row["id"] in busy_text:
+                    continue  # made or read by a job still running
+                path = self._ours(row)
+                if path is None:
+                    continue  # not a file this store wrote: never deleted
+                doomed.append((row["id"], path))
+                used -= int(row["bytes"])
+            if used + needed > quota:
+                raise StorageFull(
+                    f"The result store is full: {_mb(used)} of its {_mb(quota)} (PHOTO_MCP_MAX_STORE_MB) are results "
+                    "that running jobs still need; nothing was saved. Try again when they finish, or raise the quota."
+                )
+            c.executemany("DELETE FROM results WHERE id=?", [(i,) for i, _ in doomed])
+            return [p for _, p in doomed]
+
+        try:
+            paths = await self.db.transact(pick)
+        except sqlite3.Error as exc:
+            raise self._full(exc, "the quota clean-up") from exc
+        for path in paths:
+            await anyio.to_thread.run_sync(lambda p=path: p.unlink(missing_ok=True))
+        if paths:
+            log.warning("Removed %d old result(s) to stay under PHOTO_MCP_MAX_STORE_MB.", len(paths))
+
+    async def _insert(self, record: ResultRecord) -> None:
+        path = record.path
+        mime_type, width, height = record.mime_type, record.width, record.height
         await self.db.run(
             lambda c: c.execute(
                 "INSERT INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -225,7 +383,6 @@ class ResultStore:
                 ),
             )
         )
-        return record
 
     async def save_upload(
         self, data: bytes, *, mime_type: str, width: int, height: int, name: str, principal: Owner = CALLER

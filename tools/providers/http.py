@@ -189,7 +189,9 @@ class ResultDownloads:
     https (plain http only when `allow_http`), on one of the provider's documented result `hosts`
     (a name, or any subdomain of it; empty: any host) or the provider's own API host, and its
     connection goes through the `fetcher`'s guard: the address that is checked is the address
-    that is connected to, and it must be public unless PHOTO_MCP_ALLOW_PRIVATE_URLS is on.
+    that is connected to, and it must be public unless PHOTO_MCP_ALLOW_PRIVATE_URLS is on. A hop
+    on the provider's own API origin (scheme, host and port of its configured base URL, which the
+    server talks to anyway) is fetched as the API calls are; its redirects are checked again.
 
     `allow_http` None: plain http only when the provider's API itself is configured as http (a
     local fake or proxy; the real APIs are https), else as PHOTO_MCP_PROVIDER_DOWNLOAD_HTTP says.
@@ -256,7 +258,9 @@ class ResultDownloads:
             client, owned = fetcher.new_client(timeout=self.timeout), True
 
         async def one(i: int, url: str) -> None:
-            out[i] = await self._fetch(client, urljoin(base, url) if base else url, provider=provider, policy=policy)
+            out[i] = await self._fetch(
+                client, http, urljoin(base, url) if base else url, provider=provider, policy=policy
+            )
 
         try:
             async with anyio.create_task_group() as tg:
@@ -268,9 +272,21 @@ class ResultDownloads:
                     await client.aclose()
         return out
 
-    async def _fetch(self, client: httpx2.AsyncClient, url: str, *, provider: str, policy: RetryPolicy) -> bytes:
+    def _api_origin(self, url: str) -> bool:
+        if not self.base:
+            return False
+        try:
+            a, b = urlsplit(url), urlsplit(self.base)
+            return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
+        except ValueError:
+            return False
+
+    async def _fetch(
+        self, guarded: httpx2.AsyncClient, api: httpx2.AsyncClient, url: str, *, provider: str, policy: RetryPolicy
+    ) -> bytes:
         for _ in range(MAX_REDIRECTS + 1):
             self._check(url, provider)
+            client = api if self._api_origin(url) else guarded
             try:
                 response = await send(
                     client, "GET", url, provider=provider, idempotent=True, policy=policy, follow_redirects=False

@@ -80,3 +80,8 @@ def call_price(
     operation: Literal["remove_background", "generate_background"], plan: Plan = "free"
 ) -> tuple[float, Basis]:
     return PRICES[plan][operation]
+
+
+# Where result files come from: the seeds' examples download from https://cdn.aluo.ai/… (providers.md §2).
+# A name allows its subdomains; the API's own host is always allowed (tools/providers/http.py ResultDownloads).
+RESULT_HOSTS: tuple[str, ...] = ("aluo.ai",)

@@ -152,7 +152,9 @@ class AluoTasks(AluoWire):
         took = f" (Aluo took {sum(spent.values()):.1f} s)" if spent else ""
         await hooks.progress(f"downloading {len(urls)} image(s) from Aluo{took}", 0.92)
         cost = deducted if deducted > 0 else price[0]
-        datas = await download_all(self._http, urls, provider=PROVIDER, policy=self._policy, max_charge=cost)
+        datas = await download_all(
+            self._http, urls, provider=PROVIDER, policy=self._policy, max_charge=cost, downloads=self.downloads
+        )
         description = data.get("description")
         meta: dict[str, Any] = {"aluo_task_id": task_id}
         if isinstance(description, str) and description:

@@ -50,3 +50,8 @@ def parse_estimate(value: object) -> tuple[float, float] | None:
     low = float(m[1]) * unit
     high = float(m[2]) * unit if m[2] else low
     return (low, high) if 0 < low <= high else None
+
+
+# Where result files come from: not documented (providers.md §3), so any public https host.
+# The API's own host is always allowed (tools/providers/http.py ResultDownloads).
+RESULT_HOSTS: tuple[str, ...] = ()

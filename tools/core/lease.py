@@ -1,0 +1,131 @@
+"""Which server process is alive: an identity and a lease per running server on one data dir.
+
+Several servers may share one data directory (Claude Desktop and an IDE agent start one each).
+Each registers itself in the `servers` table (id, pid, host, heartbeat) and renews its heartbeat
+every `ttl / 4` seconds; every job row names its `owner`. A server counts as gone when its
+heartbeat is older than `ttl`, or at once when its lock file is free: each server holds an
+exclusive `flock` on `<data dir>/servers/<id>.lock` for as long as it lives, and the kernel drops
+it when the process dies, SIGKILL included. Only a gone server's unfinished jobs are taken over
+(`JobManager`), and only a gone server's temp files are swept (`ResultStore`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import sqlite3
+import time
+from pathlib import Path
+
+from tools.core.db import Database
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: heartbeats only
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger("photo_mcp.lease")
+
+LEASE_TTL_S = 30.0
+
+
+def new_server_id() -> str:
+    return "s" + secrets.token_hex(5)
+
+
+class Lease:
+    """This process's identity and lease; `alive(other)` tells whether another server still runs."""
+
+    def __init__(self, db: Database, lock_dir: Path | None, *, ttl: float = LEASE_TTL_S) -> None:
+        self.db = db
+        self.id = new_server_id()
+        self.ttl = ttl
+        self.lock_dir = lock_dir
+        self._lock_fd: int | None = None
+
+    @property
+    def renew_every(self) -> float:
+        return self.ttl / 4
+
+    def register(self) -> None:
+        """Take the lock file and insert this server's row (in the calling thread).
+
+        Raises:
+            sqlite3.Error, OSError: the database or the data dir cannot be written.
+        """
+        if self.lock_dir is not None and fcntl is not None:
+            self.lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.lock_dir / f"{self.id}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._lock_fd = fd
+        now = time.time()
+        row = (self.id, os.getpid(), socket.gethostname(), now, now)
+
+        self.db.call(lambda c: c.execute("INSERT INTO servers VALUES (?,?,?,?,?)", row))  # table: tools/core/db.py
+
+    async def renew(self) -> None:
+        """Refresh the heartbeat (the row is re-made if another server removed it as stale)."""
+        now = time.time()
+        row = (self.id, os.getpid(), socket.gethostname(), now, now)
+        await self.db.run(
+            lambda c: c.execute(
+                "INSERT INTO servers VALUES (?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET heartbeat=excluded.heartbeat",
+                row,
+            )
+        )
+
+    def _lock_free(self, server_id: str) -> bool:
+        """Whether `server_id`'s lock file exists and nobody holds it (its process is gone)."""
+        if self.lock_dir is None or fcntl is None:
+            return False
+        path = self.lock_dir / f"{server_id}.lock"
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # held: that server is alive
+        finally:
+            os.close(fd)
+        return True
+
+    def alive_sync(self, server_id: str | None) -> bool:
+        """Whether the server `server_id` still runs (this one always does; None: an owner from
+        before leases, counted as gone)."""
+        if server_id == self.id:
+            return True
+        if not server_id:
+            return False
+        if self._lock_free(server_id):
+            return False
+        row = self.db.call(lambda c: c.execute("SELECT heartbeat FROM servers WHERE id=?", (server_id,)).fetchone())
+        return row is not None and row[0] >= time.time() - self.ttl
+
+    def others_alive_sync(self) -> bool:
+        """Whether any other server on this data dir is alive."""
+        ids = [
+            r[0] for r in self.db.call(lambda c: c.execute("SELECT id FROM servers WHERE id<>?", (self.id,)).fetchall())
+        ]
+        return any(self.alive_sync(i) for i in ids)
+
+    def forget_sync(self, server_id: str) -> None:
+        """Remove a gone server's row and lock file."""
+        self.db.call(lambda c: c.execute("DELETE FROM servers WHERE id=?", (server_id,)))
+        if self.lock_dir is not None:
+            (self.lock_dir / f"{server_id}.lock").unlink(missing_ok=True)
+
+    def release(self) -> None:
+        """On a clean exit: drop this server's row and lock, so others may take its jobs at once."""
+        try:
+            self.db.call(lambda c: c.execute("DELETE FROM servers WHERE id=?", (self.id,)))
+        except sqlite3.Error:
+            log.warning("Could not remove this server's lease row.", exc_info=True)
+        if self._lock_fd is not None:
+            if self.lock_dir is not None:
+                (self.lock_dir / f"{self.id}.lock").unlink(missing_ok=True)
+            os.close(self._lock_fd)
+            self._lock_fd = None
