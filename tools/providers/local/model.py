@@ -61,8 +61,11 @@ def locate_model(path: str | os.PathLike[str] | None = None) -> Path:
 
     Only package metadata is read (``importlib.metadata``); the distribution's code is not imported.
 
+    Where the distribution cannot be installed (Python 3.13+), the same file is fetched once into
+    the cache directory (`models.fetch_default`).
+
     Raises:
-        LocalAIUnavailable: the distribution is not installed or the file is missing.
+        LocalAIUnavailable: the file is missing, or could not be fetched and verified.
     """
     if path is not None:
         candidate = Path(path)
@@ -71,8 +74,11 @@ def locate_model(path: str | os.PathLike[str] | None = None) -> Path:
 
         try:
             dist = importlib.metadata.distribution(MODEL_DISTRIBUTION)
-        except importlib.metadata.PackageNotFoundError as exc:
-            raise LocalAIUnavailable(f"the model package {MODEL_DISTRIBUTION} is not installed") from exc
+        except importlib.metadata.PackageNotFoundError:
+            # Its wheel needs Python < 3.13: the same file is fetched once into the cache instead.
+            from .models import fetch_default
+
+            return fetch_default()
         recorded = [f for f in dist.files or () if f.as_posix() == MODEL_FILE]
         candidate = Path(dist.locate_file(recorded[0] if recorded else MODEL_FILE))
     if not candidate.is_file():

@@ -82,6 +82,7 @@ class ModelSpec:
 
 
 _RELEASES = "https://github.com/danielgatis/rembg/releases/download/v0.0.0/"
+DEFAULT_MODEL_URL = _RELEASES + "u2netp.onnx"  # the same file as the shipped one (same SHA-256)
 
 MODELS: dict[str, ModelSpec] = {
     "u2netp": ModelSpec(
@@ -201,11 +202,27 @@ def fetch_model(
         raise LocalAIUnavailable(f"unknown model {name!r} (choose from {', '.join(MODELS)})")
     if spec.shipped:
         raise LocalAIUnavailable(f"model {name} ships with the [local] extra; there is nothing to fetch")
+    return _fetch(spec, url or os.environ.get(ENV_MODEL_URL, "").strip() or spec.url, progress, force)
+
+
+def fetch_default(progress: Callable[[int, int], None] | None = None) -> Path:
+    """The default u2netp where its package cannot be installed (Python 3.13 and newer: the wheel
+    requires < 3.13): fetched once into `cache_dir`, checked against the same pinned size and
+    SHA-256 as the shipped file. The address is ``PHOTO_MCP_LOCAL_MODEL_URL``, else rembg's release.
+
+    Raises:
+        LocalAIUnavailable: download failure, or a size/checksum mismatch.
+    """
+    spec = MODELS[DEFAULT_MODEL]
+    return _fetch(spec, os.environ.get(ENV_MODEL_URL, "").strip() or DEFAULT_MODEL_URL, progress, False)
+
+
+def _fetch(spec: ModelSpec, source: str, progress: Callable[[int, int], None] | None, force: bool) -> Path:
+    name = spec.name
     target = model_path(spec)
     with _lock:
         if not force and verify(spec, target):
             return target
-        source = url or os.environ.get(ENV_MODEL_URL, "").strip() or spec.url
         if not source.startswith(("https://", "http://127.", "http://localhost", "http://[::1]")):
             raise LocalAIUnavailable(f"refusing to fetch model {name} from {source!r}: https only")
         report = progress or _log_progress(name)
