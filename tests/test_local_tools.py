@@ -201,3 +201,13 @@ async def test_a_size_bounded_copy_of_any_result_can_be_read(client: Client, wor
         assert img.size == (400, 250) and small.contents[0].mime_type == "image/jpeg"
     with pytest.raises(MCPError, match="max_side='huge': use a whole number of pixels"):
         await client.read_resource(uri + "?max_side=huge")
+
+
+async def test_a_box_that_misses_the_image_is_an_error(client: Client, workdir: Path) -> None:
+    """Regression: a box wholly outside the photo 'succeeded' and changed nothing."""
+    (workdir / "a.png").write_bytes(image_bytes(40, 30))
+    result = await client.call_tool(
+        "remove_object", {"image": str(workdir / "a.png"), "boxes": [[100, 100, 200, 200]], "provider": "local"}
+    )
+    assert result.is_error and result.structured_content is None
+    assert "outside the 40×30 image" in result.content[0].text

@@ -24,8 +24,9 @@ def boxes_mask(size: tuple[int, int], boxes: list[list[int]]) -> bytes:
     draw = ImageDraw.Draw(mask)
     for box in boxes:
         x0, y0, x1, y1 = box
-        cx0, cx1 = sorted((max(0, x0), min(w, x1)))
-        cy0, cy1 = sorted((max(0, y0), min(h, y1)))
+        # Clip after ordering the corners: clipping first made a box wholly outside look non-empty.
+        cx0, cx1 = max(0, min(x0, x1)), min(w, max(x0, x1))
+        cy0, cy1 = max(0, min(y0, y1)), min(h, max(y0, y1))
         if cx1 <= cx0 or cy1 <= cy0:
             raise InvalidInput(
                 f"The box {box} is empty or outside the {w}×{h} image: use 0 ≤ x0 < x1 ≤ {w} and 0 ≤ y0 < y1 ≤ {h}."
