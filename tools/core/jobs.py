@@ -12,14 +12,13 @@ States: queued -> running -> succeeded | failed | cancelled.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import secrets
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -28,107 +27,15 @@ from tools.core.budget import Ledger
 from tools.core.db import Database, bounded, storage_failure
 from tools.core.echo import quoted
 from tools.core.errors import NotFound, PhotoError, ProviderError, StorageFull
+from tools.core.jobrecord import CLAIM, INSERT, TERMINAL, UPSERT, Job, JobState
 from tools.core.lease import Lease
 from tools.core.principals import CALLER, Owner, owned, visible_to
-from tools.core.results import Lineage, ResultRecord
+from tools.core.results import ResultRecord
 
-JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
-_COLS = (
-    "id", "operation", "provider", "params", "state", "progress", "message", "provider_ref", "result_ids", "error",
-    "details", "credits_estimated", "credits_charged", "created_at", "updated_at", "inputs", "principal", "owner",
-)  # fmt: skip
-_MARKS = ",".join("?" * len(_COLS))
-_INSERT = f"INSERT INTO jobs ({','.join(_COLS)}) VALUES ({_MARKS})"
-# A job row is written only by the server that owns it: one that took it over (its owner's lease
-# expired) is never overwritten by the old owner, should that one still be limping along.
-_CLAIM = "UPDATE jobs SET owner=? WHERE id=? AND owner IS ? AND state IN ('queued','running')"
-_UPSERT = (
-    _INSERT
-    + " ON CONFLICT(id) DO UPDATE SET "
-    + ",".join(f"{c}=excluded.{c}" for c in _COLS[1:])
-    + " WHERE jobs.owner IS excluded.owner"
-)
 _BASIS_RANK = ("reported", "documented", "estimated")
 CANCEL_GRACE_S = 10.0  # how long cancel() waits for the work to unwind
 ROW_POLL_S = 0.5  # how often a waiter re-reads a job another server runs
 log = logging.getLogger("photo_mcp.jobs")
-
-
-@dataclass
-class Job:
-    id: str
-    operation: str
-    provider: str
-    params: dict[str, Any]
-    state: JobState = "queued"
-    progress: float = 0.0
-    message: str = "queued"
-    provider_ref: dict[str, Any] = field(default_factory=dict)
-    result_ids: list[str] = field(default_factory=list)
-    error: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-    credits_estimated: float = 0.0
-    credits_charged: float = 0.0
-    created_at: float = field(default_factory=time.time)
-    updated_at: float = field(default_factory=time.time)
-    inputs: list[str] = field(default_factory=list)
-    principal: str | None = None  # who started it (tools/core/principals.py)
-    owner: str | None = None  # the server process running it (tools/core/lease.py)
-
-    @property
-    def done(self) -> bool:
-        return self.state in TERMINAL
-
-    @property
-    def lineage(self) -> Lineage:
-        """What its results record: this job's operation, the provider that ran, its inputs."""
-        return Lineage(self.operation, self.provider, self.id, list(self.inputs), principal=self.principal)
-
-    def row(self) -> tuple[Any, ...]:
-        return (
-            self.id,
-            self.operation,
-            self.provider,
-            json.dumps(self.params),
-            self.state,
-            self.progress,
-            self.message,
-            json.dumps(self.provider_ref),
-            json.dumps(self.result_ids),
-            self.error,
-            json.dumps(self.details),
-            self.credits_estimated,
-            self.credits_charged,
-            self.created_at,
-            self.updated_at,
-            json.dumps(self.inputs),
-            self.principal,
-            self.owner,
-        )
-
-    @classmethod
-    def from_row(cls, row: Any) -> Job:
-        return cls(
-            id=row["id"],
-            operation=row["operation"],
-            provider=row["provider"],
-            params=json.loads(row["params"]),
-            state=row["state"],
-            progress=row["progress"],
-            message=row["message"],
-            provider_ref=json.loads(row["provider_ref"]),
-            result_ids=json.loads(row["result_ids"]),
-            error=row["error"],
-            details=json.loads(row["details"]),
-            credits_estimated=row["credits_estimated"],
-            credits_charged=row["credits_charged"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            inputs=json.loads(row["inputs"]),
-            principal=row["principal"] if "principal" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
-            owner=row["owner"] if "owner" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
-        )
 
 
 @dataclass
@@ -250,7 +157,7 @@ class JobManager:
                 log.error("Skipped job %r: its database row cannot be read (%s).", row["id"], exc)
                 continue
             claim = (self.owner, job.id, owner)
-            taken = await self.db.transact(lambda c, claim=claim: c.execute(_CLAIM, claim).rowcount)
+            taken = await self.db.transact(lambda c, claim=claim: c.execute(CLAIM, claim).rowcount)
             if not taken:
                 continue  # another server took it first
             if owner:
@@ -294,7 +201,7 @@ class JobManager:
         try:
             # The cap check and the reservation are one atomic step (across processes too).
             await self.ledger.reserve(job.id, provider, estimate, principal=principal)
-            await self.db.run(lambda c: c.execute(_INSERT, row))
+            await self.db.run(lambda c: c.execute(INSERT, row))
         except sqlite3.Error as exc:
             why = storage_failure(exc)
             if why is None:
@@ -400,7 +307,7 @@ class JobManager:
         job.updated_at = time.time()
         if persist or job.done:
             row = job.row()
-            await self.db.run(lambda c: c.execute(_UPSERT, row))
+            await self.db.run(lambda c: c.execute(UPSERT, row))
         await self._wake(job)
 
     async def _wake(self, job: Job) -> None:
@@ -481,3 +388,6 @@ class JobManager:
             if not job.done:
                 job.message = "cancelling: the provider call is still unwinding"
         return job
+
+
+__all__ = ["TERMINAL", "Job", "JobContext", "JobManager", "JobState", "Outcome", "Work"]

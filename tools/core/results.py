@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import secrets
 import sqlite3
-import stat
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +24,7 @@ from tools.core.db import Database, storage_failure
 from tools.core.echo import quoted
 from tools.core.errors import NotFound, StorageFull
 from tools.core.principals import CALLER, Owner, owned, owner_of, visible_to
+from tools.core.storage import TEMP_PREFIX, make_room, mb, sweep_temp_files, write_atomic
 
 log = logging.getLogger("photo_mcp.results")
 
@@ -35,9 +33,6 @@ RESULT_URI_PREFIX = "photo://results/"
 # results, as operation "upload", and addressed as photo://uploads/{id}.
 UPLOAD_URI_PREFIX = "photo://uploads/"
 UPLOAD_OPERATION = "upload"
-# Temp files of `write_atomic`: a prefix no other program uses, so the start-up sweep can never
-# delete a file this server did not write (the output dir may be a shared one like ~/Pictures).
-TEMP_PREFIX = ".photo-mcp-tmp-"
 EXTENSIONS = {
     "image/png": "png",
     "image/jpeg": "jpg",
@@ -131,56 +126,6 @@ _RESULT_NAME = re.compile(r"^\d{8}-\d{6}-(?P<operation>[A-Za-z0-9_]+)-(?P<id>[0-
 _MIME_OF_EXT = {ext: mime for mime, ext in EXTENSIONS.items()}
 
 
-# A temp file's name carries the id of the server writing it: TEMP_PREFIX + "<server id>-" + random.
-_TEMP_OWNER = re.compile(r"^(?P<server>s[0-9a-f]{10})-")
-
-
-def write_atomic(path: Path, data: bytes, *, server_id: str | None = None) -> None:
-    """Write `data` to `path` so that readers see either nothing or the whole file.
-
-    The temp file is named after `server_id`, so another server's start-up sweep leaves it alone.
-
-    Raises:
-        OSError: if the directory is not writable or the disk is full.
-    """
-    prefix = TEMP_PREFIX + (f"{server_id}-" if server_id else "")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def sweep_temp_files(directory: Path, alive: Callable[[str | None], bool] | None = None) -> None:
-    """Delete leftovers of a crash mid-write: only our own temp files (TEMP_PREFIX), only regular
-    files owned by this user, only directly in `directory` (never a `.tmp-*` someone else made),
-    and never one a server that is still `alive` is writing (the name carries its id)."""
-    uid = os.getuid() if hasattr(os, "getuid") else None
-    for stale in directory.glob(TEMP_PREFIX + "*"):
-        owner = _TEMP_OWNER.match(stale.name[len(TEMP_PREFIX) :])
-        if alive is not None and alive(owner["server"] if owner else None):
-            continue
-        try:
-            st = stale.lstat()
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode) and (uid is None or st.st_uid == uid):
-            stale.unlink(missing_ok=True)
-
-
-MB = 1024 * 1024
-
-
-def _mb(n: float) -> str:
-    return f"{n / MB:.1f} MB" if n < 10 * MB else f"{n / MB:.0f} MB"
-
-
 class ResultStore:
     """Saves and finds result images.
 
@@ -228,11 +173,14 @@ class ResultStore:
         """
         if self.max_result_bytes is not None and len(data) > self.max_result_bytes:
             raise StorageFull(
-                f"The result would be {_mb(len(data))}, more than the {_mb(self.max_result_bytes)} one call may write "
+                f"The result would be {mb(len(data))}, more than the {mb(self.max_result_bytes)} one call may write "
                 "(PHOTO_MCP_MAX_RESULT_MB); nothing was saved. Ask for a smaller size, or JPEG/WebP output."
             )
         if self.max_bytes is not None:
-            await self.make_room(len(data))
+            try:
+                await make_room(self.db, self.directory, self.max_bytes, len(data), _RESULT_NAME)
+            except sqlite3.Error as exc:
+                raise self._full(exc, "the quota clean-up") from exc
         result_id = secrets.token_hex(6)
         ext = EXTENSIONS.get(mime_type, "bin")
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -289,76 +237,6 @@ class ResultStore:
                 return  # rows kept: keep their files too (never a row without its file)
             for r in records:
                 await anyio.to_thread.run_sync(lambda p=r.path: p.unlink(missing_ok=True))
-
-    async def usage(self) -> int:
-        """Bytes of every indexed result."""
-        row = await self.db.run(lambda c: c.execute("SELECT COALESCE(SUM(bytes), 0) FROM results").fetchone())
-        return int(row[0])
-
-    def _ours(self, row: Any) -> Path | None:
-        """The file of index row `row` if it is one this store wrote: directly in its directory,
-        under a name `save` gives, with the row's id, a regular file (not a symlink)."""
-        path = Path(row["path"])
-        m = _RESULT_NAME.match(path.name)
-        if m is None or m["id"] != row["id"]:
-            return None
-        try:
-            if path.parent.resolve() != self.directory.resolve() or not stat.S_ISREG(path.lstat().st_mode):
-                return None
-        except OSError:
-            return None
-        return path
-
-    async def make_room(self, needed: int) -> None:
-        """Remove the oldest results that no queued or running job made or reads until `needed`
-        more bytes fit in the quota.
-
-        Raises:
-            StorageFull: they cannot be made to fit (the results left are in use, or not ours).
-        """
-        quota = self.max_bytes
-        if quota is None:
-            return
-        if needed > quota:
-            raise StorageFull(
-                f"The result would be {_mb(needed)}, more than the whole result store may hold ({_mb(quota)}, "
-                "PHOTO_MCP_MAX_STORE_MB); nothing was saved."
-            )
-
-        def pick(c: sqlite3.Connection) -> list[Path]:
-            used = int(c.execute("SELECT COALESCE(SUM(bytes), 0) FROM results").fetchone()[0])
-            if used + needed <= quota:
-                return []
-            busy = c.execute("SELECT id, inputs, params FROM jobs WHERE state IN ('queued','running')").fetchall()
-            busy_ids = {b["id"] for b in busy}
-            busy_text = " ".join(f"{b['inputs']} {b['params']}" for b in busy)
-            doomed: list[tuple[str, Path]] = []
-            for row in c.execute("SELECT id, path, bytes, job_id FROM results ORDER BY created_at, id"):
-                if used + needed <= quota:
-                    break
-                if row["job_id"] in busy_ids or row["id"] in busy_text:
-                    continue  # made or read by a job still running
-                path = self._ours(row)
-                if path is None:
-                    continue  # not a file this store wrote: never deleted
-                doomed.append((row["id"], path))
-                used -= int(row["bytes"])
-            if used + needed > quota:
-                raise StorageFull(
-                    f"The result store is full: {_mb(used)} of its {_mb(quota)} (PHOTO_MCP_MAX_STORE_MB) are results "
-                    "that running jobs still need; nothing was saved. Try again when they finish, or raise the quota."
-                )
-            c.executemany("DELETE FROM results WHERE id=?", [(i,) for i, _ in doomed])
-            return [p for _, p in doomed]
-
-        try:
-            paths = await self.db.transact(pick)
-        except sqlite3.Error as exc:
-            raise self._full(exc, "the quota clean-up") from exc
-        for path in paths:
-            await anyio.to_thread.run_sync(lambda p=path: p.unlink(missing_ok=True))
-        if paths:
-            log.warning("Removed %d old result(s) to stay under PHOTO_MCP_MAX_STORE_MB.", len(paths))
 
     async def _insert(self, record: ResultRecord) -> None:
         path = record.path
@@ -492,3 +370,6 @@ class ResultStore:
         record = await self.get(result_id, kind=kind, principal=principal)
         data = await anyio.Path(record.path).read_bytes()
         return record, data
+
+
+__all__ = ["TEMP_PREFIX", "Lineage", "ResultRecord", "ResultStore", "sweep_temp_files", "write_atomic"]
