@@ -197,3 +197,47 @@ async def test_the_quota_removes_the_oldest_results_no_running_job_needs(tmp_pat
         assert set(store.directory.iterdir()) <= before
     finally:
         db.close()
+
+
+async def test_the_job_runner_survives_a_disk_that_fills_mid_job(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tools.core.budget import Ledger
+    from tools.core.jobs import JobContext, JobManager, Outcome
+
+    with small_tmpfs(tmp_path / "data", "1m") as data:
+        db = await anyio.to_thread.run_sync(Database, data / "photo-mcp.sqlite3")
+        filler: list[Path] = []
+
+        async def fills_the_disk(job: JobContext) -> Outcome:
+            filler.append(fill(data))
+            await job.remember(task_id="T-1" * 2000)  # persisting now needs pages the disk does not have
+            return Outcome([])
+
+        async def quick(job: JobContext) -> Outcome:
+            return Outcome([], message="fine")
+
+        async def no_resume(job: JobContext) -> Outcome:
+            raise AssertionError("nothing to resume")
+
+        try:
+            jobs = JobManager(db, Ledger(db, per_call=None, per_day=None))
+            async with anyio.create_task_group() as tg:
+                await jobs.start(tg, no_resume)
+                with anyio.fail_after(30):
+                    job = await jobs.submit("op", "local", {}, fills_the_disk)
+                    while not job.done:
+                        await jobs.wait_for_change(job, 1.0)
+                    assert job.state == "failed" and "the disk is full" in (job.error or ""), job.error
+                    with pytest.raises(StorageFull, match="the disk is full"):  # still full: a clear refusal
+                        await jobs.submit("op", "local", {}, quick)
+                    filler[0].unlink()
+                    ok = await jobs.submit("op", "local", {}, quick)  # and the runner still runs jobs
+                    while not ok.done:
+                        await jobs.wait_for_change(ok, 1.0)
+                    assert ok.state == "succeeded"
+                tg.cancel_scope.cancel()
+        finally:
+            db.close()
+    failures = [r for r in caplog.records if r.levelname == "ERROR" and r.name == "photo_mcp.jobs"]
+    assert failures and all(r.exc_info for r in failures)

@@ -126,6 +126,8 @@ async def test_two_servers_one_killed_mid_job_every_job_ends_once_charged_once_s
     results = tmp_path / "data" / "results"
     assert result_files(results) == sorted(Path(p) for _, p in rows) and temp_files(results) == []
     assert dict(db_rows(tmp_path, "SELECT id, credits_charged FROM jobs")) == {job_a: 1, job_b: 1}
+    assert server_ids(tmp_path) == set()  # the killed one was forgotten, the others left cleanly
+    assert list((tmp_path / "data" / "servers").iterdir()) == []
 
 
 async def test_a_start_up_sweep_leaves_a_live_servers_temp_files_alone(tmp_path: Path) -> None:

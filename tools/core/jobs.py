@@ -144,7 +144,6 @@ class JobManager:
         rows = await self.db.run(
             lambda c: c.execute("SELECT * FROM jobs WHERE state IN ('queued','running')").fetchall()
         )
-        gone: set[str] = set()
         for row in rows:
             if row["id"] in self._jobs:
                 continue  # running here
@@ -160,16 +159,13 @@ class JobManager:
             taken = await self.db.transact(lambda c, claim=claim: c.execute(CLAIM, claim).rowcount)
             if not taken:
                 continue  # another server took it first
-            if owner:
-                gone.add(owner)
             job.owner = self.owner
             self._jobs[job.id] = job
             job.message = "resumed after a restart"
             assert self._resume is not None
             self._launch(job, self._resume)
-        if self.lease is not None:
-            for server in gone:
-                await anyio.to_thread.run_sync(self.lease.forget_sync, server)
+        if self.lease is not None:  # their jobs are taken over: forget the servers that are gone
+            await anyio.to_thread.run_sync(self.lease.forget_gone_sync)
 
     async def submit(
         self,

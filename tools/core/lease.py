@@ -105,12 +105,14 @@ class Lease:
         row = self.db.call(lambda c: c.execute("SELECT heartbeat FROM servers WHERE id=?", (server_id,)).fetchone())
         return row is not None and row[0] >= time.time() - self.ttl
 
-    def others_alive_sync(self) -> bool:
-        """Whether any other server on this data dir is alive."""
+    def forget_gone_sync(self) -> None:
+        """Remove the rows and lock files of every other server that is gone."""
         ids = [
             r[0] for r in self.db.call(lambda c: c.execute("SELECT id FROM servers WHERE id<>?", (self.id,)).fetchall())
         ]
-        return any(self.alive_sync(i) for i in ids)
+        for server_id in ids:
+            if not self.alive_sync(server_id):
+                self.forget_sync(server_id)
 
     def forget_sync(self, server_id: str) -> None:
         """Remove a gone server's row and lock file."""
