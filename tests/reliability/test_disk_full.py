@@ -241,3 +241,24 @@ async def test_the_job_runner_survives_a_disk_that_fills_mid_job(
             db.close()
     failures = [r for r in caplog.records if r.levelname == "ERROR" and r.name == "photo_mcp.jobs"]
     assert failures and all(r.exc_info for r in failures)
+
+
+async def test_a_file_size_limit_fails_that_call_clearly_without_root(tmp_path: Path, workdir: Path) -> None:
+    # The same guarantee where no tmpfs can be mounted: the server runs under RLIMIT_FSIZE (2 MB), so
+    # writing a bigger result gets EFBIG from the kernel (Python ignores SIGXFSZ).
+    (workdir / "noise.png").write_bytes(noise_png(600, 600))
+    (workdir / "small.png").write_bytes(image_bytes(32, 24))
+    params = stdio_params(tmp_path)
+    limited = "import os, resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, 2 << 20)); "
+    limited += "os.execv(sys.executable, [sys.executable, '-m', 'server'])"
+    params = params.model_copy(update={"args": ["-c", limited]})
+    log = tmp_path / "server.log"
+    with log.open("w") as errlog:
+        async with stdio_client(params, errlog=errlog) as streams, Client(nullcontext(streams)) as client:
+            with anyio.fail_after(120):
+                big = await client.call_tool("resize_image", {"image": str(workdir / "noise.png"), "width": 1000})
+                assert big.is_error and "a file size limit was reached" in text_of(big), text_of(big)
+                ok = await client.call_tool("resize_image", {"image": str(workdir / "small.png"), "width": 16})
+                assert not ok.is_error, text_of(ok)
+    assert_index_matches_files(tmp_path / "data")
+    assert "ERROR" in log.read_text() and "File too large" in log.read_text()
