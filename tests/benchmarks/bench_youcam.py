@@ -50,6 +50,7 @@ from tests.fakes.images import image_bytes
 from tests.fakes.loopback import serve
 from tests.fakes.youcam import FakeYouCam, catalog
 from tools.core.settings import Settings
+from tools.providers.youcam.limits import Window
 
 TITLE = "### YouCam concurrency at the rate-limit ceiling: photo-mcp vs a naive poll-every-interval client"
 LIMITS = [(100, 60.0), (100, 300.0)]  # per token: the documented 100/min and 100 per 5 min
@@ -308,6 +309,15 @@ def report(rows: list[tuple[Level, Level]], scale: float, polls: int, loads: tup
         "0 429s, 0 lost tasks, ratio ≤ 1.10. Load average "
         f"{loads[0]} before, {loads[1]} after.",
     ]
+    windows = [Window(c, s) for c, s in LIMITS]
+    per = {w: math.ceil(w.guarded / GAP_S) for w in windows}
+    k_star = min((w.count // (2 + per[w]) for w in windows), default=0)
+    out.append(
+        "The limiter's proof (limits.py): a task that never ends needs "
+        + ", ".join(f"⌈{w.guarded:g} / {GAP_S:g}⌉ = {per[w]} polls per {w.seconds:g} s window" for w in windows)
+        + f", so at most k* = {k_star} tasks (each with its file create and run-task) can be kept pollable "
+        "forever: no scheduler polling every 8 s that must never lose a task of unknown length can run more at once."
+    )
     for ours, _ in rows:
         if ours.notes:
             out.append(f"photo-mcp failures at {ours.n} jobs: {ours.notes[:3]}")
