@@ -2,8 +2,8 @@
 default one): each has an identity and a lease, and never takes what another live server runs.
 
 Real stdio server processes on one data dir, against the fake Removedo on 127.0.0.1. Jobs are
-started on both; one server is SIGKILLed mid-job; the other takes its job over once it is gone
-(its lock is free) and finishes it. Every job ends exactly once, is charged once at the provider
+started on two; one server is SIGKILLed mid-job while two others run; they race to take its job
+over once it is gone (its lock is free), one of them does (atomically) and finishes it. Every job ends exactly once, is charged once at the provider
 and has its result saved once. A server's start-up sweep removes only the temp files of servers
 that are gone, never a live one's in-progress write.
 """
@@ -105,14 +105,18 @@ async def test_two_servers_one_killed_mid_job_every_job_ends_once_charged_once_s
                 owners = dict(db_rows(tmp_path, "SELECT id, owner FROM jobs"))
                 assert owners[job_a] != owners[job_b] and None not in owners.values()
 
-                assert await first.kill() == -signal.SIGKILL  # mid-job: no shutdown code runs
-                fake.polls_until_done = 0  # the provider finishes both jobs
-                out_b, out_a = await finished(b, job_b), await finished(b, job_a)
-                assert out_b["status"] == "succeeded", out_b
-                assert out_a["status"] == "succeeded", out_a  # taken over from the killed server
-                assert out_a["message"] == "finished after a server restart"
-                assert dict(db_rows(tmp_path, "SELECT id, owner FROM jobs"))[job_a] == owners[job_b]
-        # A third server (a restart) on the same data dir finds nothing to take over.
+                async with photo_mcp(tmp_path, **env) as (_, third):
+                    assert (await third.list_tools()).tools  # a third server, racing B for A's job
+                    assert len(server_ids(tmp_path)) == 3
+                    assert await first.kill() == -signal.SIGKILL  # mid-job: no shutdown code runs
+                    fake.polls_until_done = 0  # the provider finishes both jobs
+                    out_b, out_a = await finished(b, job_b), await finished(third, job_a)
+                    assert out_b["status"] == "succeeded", out_b
+                    assert out_a["status"] == "succeeded", out_a  # taken over from the killed server
+                    assert out_a["message"] == "finished after a server restart"
+                    taker = dict(db_rows(tmp_path, "SELECT id, owner FROM jobs"))[job_a]
+                    assert taker in server_ids(tmp_path) and taker != owners[job_a]  # one live server took it
+        # A fourth server (a restart) on the same data dir finds nothing to take over.
         async with photo_mcp(tmp_path, **env) as (_, c):
             for job, out in ((job_a, out_a), (job_b, out_b)):
                 again = await call(c, "get_job", {"job_id": job})
