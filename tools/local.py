@@ -137,7 +137,8 @@ async def resize_image(
     def edit(imgs: list[Image.Image]) -> Image.Image:
         return compose.resize(imgs[0], width, height, max_side, rt.settings.max_pixels)
 
-    return await run_local_edit(call, "resize_image", [source], params, edit, fmt=output_format)
+    side = compose.resize_side(width, height, max_side)
+    return await run_local_edit(call, "resize_image", [source], params, edit, fmt=output_format, decode_side=side)
 
 
 @tool(title="Crop an image", annotations=LOCAL_EDIT)

@@ -6,7 +6,9 @@ saving is the caller's job.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tools.core.images import pil
@@ -171,6 +173,20 @@ def resize(
         raise InvalidInput("Give width, height or max_side.")
     check_output_size(size, max_pixels)  # a 1×3000 strip resized to width 16384 would need 150 GB
     return img.resize(size, pil().Resampling.LANCZOS)
+
+
+def resize_side(width: int | None, height: int | None, max_side: int | None) -> Callable[[int, int], int | None]:
+    """For `resize`: the long side its output needs from an input of (w, h), so a JPEG can be
+    decoded at that size instead of in full (None: no bound)."""
+
+    def side(w: int, h: int) -> int | None:
+        if max_side:
+            return int(max_side)
+        scales = [s for s in (width and width / w, height and height / h) if s]
+        # With both, the axis scaled least decides (the other is squeezed from more pixels).
+        return math.ceil(max(w, h) * max(scales)) if scales else None
+
+    return side
 
 
 def crop(img: Image.Image, box: list[int]) -> Image.Image:

@@ -118,23 +118,6 @@ async def run_provider(
     return await run_job(call, operation, order[0], params, work, estimate=estimate, inputs=inputs)
 
 
-def _decode_side(operation: str, params: dict[str, Any]) -> Callable[[int, int], int | None] | None:
-    """For a resize, the long side its output needs from an input of (width, height): a JPEG then
-    decodes at that size (draft mode) instead of full size. None: the edit needs every pixel."""
-    if operation != "resize_image":
-        return None
-    width, height, max_side = params.get("width"), params.get("height"), params.get("max_side")
-
-    def side(w: int, h: int) -> int | None:
-        if max_side:
-            return int(max_side)
-        scales = [s for s in (width and width / w, height and height / h) if s]
-        # With both, the axis scaled least decides (the other is squeezed from more pixels).
-        return math.ceil(max(w, h) * max(scales)) if scales else None
-
-    return side
-
-
 async def run_local_edit(
     call: Call,
     operation: str,
@@ -146,16 +129,17 @@ async def run_local_edit(
     quality: int | None = None,
     max_bytes: int | None = None,
     model: bool = False,
+    decode_side: Callable[[int, int], int | None] | None = None,
     message: str = "",
 ) -> CallToolResult:
     """Run a synchronous Pillow `edit` over the decoded sources on the offline provider.
 
     The output keeps the first input's format (PNG/JPEG/WebP) unless `fmt` is given; an image
     with transparency is never silently flattened into JPEG. `model`: the edit runs the
-    segmentation model (it then queues behind other model work).
+    segmentation model (it then queues behind other model work). `decode_side(width, height)`:
+    the long side the edit needs of the first input, so a JPEG decodes at that size (draft mode).
     """
-
-    side = _decode_side(operation, params)
+    side = decode_side
 
     async def attempt(local: Any, job: JobContext) -> list[ProviderImage]:
         return await local.edit(
