@@ -1,4 +1,4 @@
-""""Install the offline extra" gives the command that works for how photo-mcp was installed.
+""" "Install the offline extra" gives the command that works for how photo-mcp was installed.
 
 The install records are real ones: a `*.dist-info` directory with the PEP 610 `direct_url.json`
 pip writes, read through `importlib.metadata`, and a pipx venv's `pipx_metadata.json`. The

@@ -19,7 +19,6 @@ _FACE = FitLimits(1024, MAX_BYTES, ("jpeg", "png"))
 _PHOTO = FitLimits(4096, MAX_BYTES, ("jpeg", "png"))
 
 
-
 @dataclass(frozen=True)
 class Feature:
     slug: str
