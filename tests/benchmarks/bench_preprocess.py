@@ -14,7 +14,7 @@ import time
 
 from PIL import Image, ImageFilter, ImageOps
 
-from tools.core import images
+from tools.core import fitting
 
 TEN_MB = 10 * 2**20
 
@@ -41,7 +41,7 @@ def naive(data: bytes, side: int) -> bytes:
 
 
 def ours(data: bytes, side: int) -> bytes:
-    return images.fit(data, images.FitLimits(max_side=side, max_bytes=TEN_MB, formats=("jpeg",)), 10**9).data
+    return fitting.fit(data, fitting.FitLimits(max_side=side, max_bytes=TEN_MB, formats=("jpeg",)), 10**9).data
 
 
 def _time(fn, data: bytes, side: int, runs: int) -> float:

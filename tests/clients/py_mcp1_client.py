@@ -4,8 +4,9 @@ Runs in its own venv (mcp 1.9.x, pydantic<2.12), never in the project's:
     python py_mcp1_client.py '<config JSON>'
     config: {transport: "stdio"|"sse"|"http", command, args, env, cwd, url, headers, image, tool?, arguments?}
 Connects, lists tools, calls resize_image on `image` (or `tool` with `arguments`), reads the
-result resource, and prints one JSON report on stdout. The report also lists every field of the raw wire responses that this
-client version's own schema (its `mcp.types` models) does not define.
+result resource, and prints one JSON report on stdout. The report also lists every field of
+the raw wire responses that this client version's own schema (its `mcp.types` models) does
+not define.
 """
 
 from __future__ import annotations

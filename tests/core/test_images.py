@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from tests.fakes.images import image_bytes
-from tools.core import images
+from tools.core import fitting, images
 from tools.core.errors import InvalidInput
 
 MAX = 100_000_000
@@ -25,7 +25,7 @@ def _jpeg_rotated(width: int, height: int, orientation: int = 6) -> bytes:
 
 def test_bytes_that_already_fit_pass_through_untouched() -> None:
     data = image_bytes(300, 200, "jpeg")
-    out = images.fit(data, images.FitLimits(max_side=1024, max_bytes=10 * 2**20), MAX)
+    out = fitting.fit(data, fitting.FitLimits(max_side=1024, max_bytes=10 * 2**20), MAX)
     assert out.data is data and (out.width, out.height, out.mime_type) == (300, 200, "image/jpeg")
 
 
@@ -33,7 +33,7 @@ def test_exif_rotation_is_applied_and_the_long_side_fitted() -> None:
     data = _jpeg_rotated(2000, 1000)  # displayed as 1000×2000
     info = images.probe(data, MAX)
     assert (info.width, info.height, info.transposed) == (1000, 2000, True)
-    out = images.fit(data, images.FitLimits(max_side=1024), MAX)
+    out = fitting.fit(data, fitting.FitLimits(max_side=1024), MAX)
     assert (out.width, out.height) == (512, 1024)
     with Image.open(io.BytesIO(out.data)) as img:
         assert img.size == (512, 1024) and img.getexif().get(0x0112, 1) == 1
@@ -41,9 +41,9 @@ def test_exif_rotation_is_applied_and_the_long_side_fitted() -> None:
 
 def test_alpha_is_kept_in_png_and_format_follows_the_allowed_list() -> None:
     data = image_bytes(100, 100, "png", transparent=True)
-    out = images.fit(data, images.FitLimits(formats=("jpeg", "png")), MAX)
+    out = fitting.fit(data, fitting.FitLimits(formats=("jpeg", "png")), MAX)
     assert out.mime_type == "image/png" and out.data is data
-    webp = images.fit(image_bytes(50, 50, "webp"), images.FitLimits(formats=("jpeg",)), MAX)
+    webp = fitting.fit(image_bytes(50, 50, "webp"), fitting.FitLimits(formats=("jpeg",)), MAX)
     assert webp.mime_type == "image/jpeg"
 
 
@@ -51,7 +51,7 @@ def test_byte_budget_is_met() -> None:
     noisy = Image.effect_noise((1500, 1500), 90).convert("RGB")
     buf = io.BytesIO()
     noisy.save(buf, "PNG")
-    out = images.fit(buf.getvalue(), images.FitLimits(max_bytes=150_000, formats=("jpeg",)), MAX)
+    out = fitting.fit(buf.getvalue(), fitting.FitLimits(max_bytes=150_000, formats=("jpeg",)), MAX)
     assert len(out.data) <= 150_000
 
 

@@ -95,27 +95,6 @@ class ImageInfo:
     bytes: int
 
 
-@dataclass(frozen=True)
-class Encoded:
-    data: bytes
-    mime_type: str
-    width: int
-    height: int
-
-    @property
-    def extension(self) -> str:
-        return self.mime_type.split("/")[1].replace("jpeg", "jpg")
-
-
-@dataclass(frozen=True)
-class FitLimits:
-    """A provider's input limits. `formats` are the encodings it accepts, best first."""
-
-    max_side: int | None = None
-    max_bytes: int | None = None
-    formats: tuple[str, ...] = ("jpeg", "png", "webp")
-
-
 def _register_heif_if_needed(data: bytes) -> None:
     global _heif_registered
     if not _heif_registered and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
@@ -332,17 +311,6 @@ def encode(img: Image.Image, fmt: str, *, quality: int | None = None) -> bytes:
     return buf.getvalue()
 
 
-def _pick_format(info_format: str, has_alpha: bool, allowed: tuple[str, ...]) -> str:
-    current = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp"}.get(info_format)
-    if current in allowed and (not has_alpha or current != "jpeg"):
-        return current
-    if has_alpha:
-        for fmt in allowed:
-            if fmt in ("png", "webp"):
-                return fmt
-    return allowed[0]
-
-
 def encode_under(img: Image.Image, fmt: str, max_bytes: int | None) -> bytes:
     """Encode, lowering quality and then size until the bytes fit `max_bytes`.
 
@@ -363,28 +331,6 @@ def encode_under(img: Image.Image, fmt: str, max_bytes: int | None) -> bytes:
         if len(data) <= max_bytes:
             return data
     raise InvalidInput(f"Cannot encode the image under {max_bytes} bytes.")
-
-
-def fit(data: bytes, limits: FitLimits, max_pixels: int) -> Encoded:
-    """Make `data` acceptable to a provider: allowed format, long side and byte budget.
-
-    Bytes that already fit are returned untouched (no generation loss, no work).
-
-    Raises:
-        InvalidInput: not a usable image, or it cannot be made to fit.
-    """
-    info = probe(data, max_pixels)
-    fmt = _pick_format(info.format, info.has_alpha, limits.formats)
-    side_ok = limits.max_side is None or max(info.width, info.height) <= limits.max_side
-    bytes_ok = limits.max_bytes is None or info.bytes <= limits.max_bytes
-    same_format = FORMAT_MIME.get(info.format) == MIME_OF[fmt]
-    if side_ok and bytes_ok and same_format and not info.transposed:
-        return Encoded(data, info.mime_type, info.width, info.height)
-    img = decode(data, max_pixels, target_side=limits.max_side)
-    if fmt == "jpeg" and img.mode not in ("RGB", "L"):
-        img = img.convert("RGB") if img.mode != "RGBA" else img
-    out = encode_under(img, fmt, limits.max_bytes)
-    return Encoded(out, MIME_OF[fmt], img.size[0], img.size[1])
 
 
 def preview(data: bytes, max_side: int, max_pixels: int, *, compact: bool = False) -> tuple[bytes, str]:

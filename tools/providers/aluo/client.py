@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx2
 
-from tools.core import images
+from tools.core import fitting, images
 from tools.core.errors import InvalidInput, JobFailed
 from tools.core.refs import ImageSource
 from tools.core.settings import Settings
@@ -297,11 +297,11 @@ class AluoClient(AluoTasks):
 
     # -- inputs --------------------------------------------------------------------------------------
 
-    async def _fit(self, source: ImageSource) -> images.Encoded:
+    async def _fit(self, source: ImageSource) -> fitting.Encoded:
         data = await source.read()
-        return await images.in_worker(images.fit, data, UPLOAD_LIMITS, self._max_pixels)
+        return await images.in_worker(fitting.fit, data, UPLOAD_LIMITS, self._max_pixels)
 
 
-def _upload_name(source: ImageSource, encoded: images.Encoded, default: str) -> str:
+def _upload_name(source: ImageSource, encoded: fitting.Encoded, default: str) -> str:
     stem = source.path.stem if source.path is not None and source.kind == "path" else default
     return f"{stem or default}.{encoded.extension}"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from tools.core.images import FitLimits
+from tools.core.fitting import FitLimits
 
 Plan = Literal["free", "pro"]
 Basis = Literal["documented", "estimated"]

@@ -28,7 +28,8 @@ import anyio
 import httpx2
 
 from tools.core.errors import JobFailed, ProviderError, ProviderUnavailable
-from tools.core.images import fit, in_worker
+from tools.core.fitting import fit
+from tools.core.images import in_worker
 from tools.core.refs import ImageSource
 from tools.core.settings import Settings
 from tools.core.webhooks import WebhookHub, WebhookSlot

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from tools.core.images import FitLimits
+from tools.core.fitting import FitLimits
 
 Basis = Literal["documented", "estimated"]
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from tools.core import images
+from tools.core import fitting, images
 from tools.core.errors import InvalidInput, ProviderError
-from tools.core.images import Encoded
+from tools.core.fitting import Encoded
 from tools.core.refs import ImageSource
 from tools.providers.base import JobHooks
 from tools.providers.http import send
@@ -76,10 +76,10 @@ class YouCamFiles(YouCamWire):
             _check_face_room(inp)
         return inp
 
-    async def _fit(self, key: str, source: ImageSource, limits: images.FitLimits) -> Input:
+    async def _fit(self, key: str, source: ImageSource, limits: fitting.FitLimits) -> Input:
         data = await source.read()
         info = await images.in_worker(images.probe, data, self._max_pixels)
-        enc = await images.in_worker(images.fit, data, limits, self._max_pixels)
+        enc = await images.in_worker(fitting.fit, data, limits, self._max_pixels)
         # `info` is as displayed (EXIF orientation applied), like the fitted image.
         return Input(key, source, (enc.width, enc.height), encoded=enc, shrunk=enc.width / max(1, info.width))
 

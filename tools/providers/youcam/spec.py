@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tools.core.images import FitLimits
+from tools.core.fitting import FitLimits
 
 MAX_BYTES = 10_000_000 - 1  # "< 10MB", read conservatively (decimal megabytes)
 MIN_FACE_WIDTH = 128  # hair features: "face width >= 128" (seed 003 size table)
