@@ -359,9 +359,7 @@ class ResultStore:
         log.warning("Re-indexed %d result file(s) from %s.", added, self.directory)
         return added
 
-    async def read(
-        self, result_id: str, *, kind: str = "any", principal: Owner = CALLER
-    ) -> tuple[ResultRecord, bytes]:
+    async def read(self, result_id: str, *, kind: str = "any", principal: Owner = CALLER) -> tuple[ResultRecord, bytes]:
         """The record and its file's bytes (`kind="upload"`: only an upload).
 
         Raises:
