@@ -4,8 +4,9 @@ default one): each has an identity and a lease, and never takes what another liv
 Real stdio server processes on one data dir, against the fake Removedo on 127.0.0.1. Jobs are
 started on two; one server is SIGKILLed mid-job while two others run; they race to take its job
 over once it is gone (its lock is free), one of them does (atomically) and finishes it. Every job
-ends exactly once, is charged once at the provider and has its result saved once. A server's start-up sweep removes only the temp files of servers
-that are gone, never a live one's in-progress write.
+ends exactly once, is charged once at the provider and has its result saved once. A server's
+start-up sweep removes only the temp files of servers that are gone, never a live one's
+in-progress write.
 """
 
 from __future__ import annotations
