@@ -177,13 +177,8 @@ async def test_old_client_gets_the_paid_result_it_paid_for(tmp_path: Path, row: 
 
 
 def test_the_readme_carries_the_compatibility_table() -> None:
-    """The README's client section shows exactly the matrix these tests run.
-
-    Until the README carries the markers, the table lives in .clients-notes.md (merged by the lead).
-    """
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    notes = ROOT / ".clients-notes.md"
-    document = readme if START in readme or not notes.exists() else notes.read_text(encoding="utf-8")
+    """The README's client section shows exactly the matrix these tests run."""
+    document = (ROOT / "README.md").read_text(encoding="utf-8")
     assert START in document and END in document, "README.md has no compatibility table"
     shown = document[document.index(START) : document.index(END) + len(END)]
     assert shown == table(), "the compatibility table is out of date: paste `python -m tests.clients.matrix`"
