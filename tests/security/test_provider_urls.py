@@ -13,42 +13,25 @@ Removedo and a fake Aluo serve on a *public* address (PUBLIC on the namespace's 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.security import run_in_private_netns
+
 PUBLIC, OTHER = "93.184.216.34", "93.184.216.35"
 INTERNAL_PORT = 8080
 SAFELY = "could not be fetched safely"
 
 
-@cache
-def _netns_available() -> bool:
-    if shutil.which("unshare") is None or shutil.which("ip") is None:
-        return False
-    probe = subprocess.run(["unshare", "-n", "ip", "link", "set", "lo", "up"], capture_output=True, timeout=30)
-    return probe.returncode == 0
-
-
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
-    if not _netns_available():
-        pytest.skip("no private network namespaces here (unshare -n needs root or user namespaces)")
-    proc = subprocess.run(
-        ["unshare", "-n", sys.executable, "-m", "tests.security.test_provider_urls"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_in_private_netns("tests.security.test_provider_urls", timeout=300)
 
 
 def test_a_result_url_on_the_providers_public_host_is_downloaded(report: dict[str, Any]) -> None:

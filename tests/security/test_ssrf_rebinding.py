@@ -7,37 +7,16 @@ on 127.0.0.1, and the fetcher's resolver turns from public to 127.0.0.1 after N 
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import sys
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@cache
-def _netns_available() -> bool:
-    if shutil.which("unshare") is None or shutil.which("ip") is None:
-        return False
-    probe = subprocess.run(["unshare", "-n", "ip", "link", "set", "lo", "up"], capture_output=True, timeout=30)
-    return probe.returncode == 0
+from tests.security import run_in_private_netns
 
 
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
-    if not _netns_available():
-        pytest.skip("no private network namespaces here (unshare -n needs root or user namespaces)")
-    proc = subprocess.run(
-        ["unshare", "-n", sys.executable, "-m", "tests.security.netns_probe"],
-        cwd=ROOT, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout)
+    return run_in_private_netns("tests.security.netns_probe", timeout=180)
 
 
 def test_a_rebinding_resolver_never_gets_the_server_to_loopback(report: dict[str, Any]) -> None:
