@@ -15,12 +15,14 @@ started, and `moved_aside` says where the old one went so the caller can re-inde
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -174,6 +176,17 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def _opening(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock beside the database while it is opened (released on exit or death)."""
+    fd = os.open(path.with_name(path.name + ".open-lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _move_aside(path: Path) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     target = path.with_name(f"{path.name}{CORRUPT_MARK}{stamp}")
@@ -229,20 +242,23 @@ class Database:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = path
         self.moved_aside: Path | None = None
-        try:
-            self._conn = _connect(path)
-        except sqlite3.DatabaseError as exc:
-            if not is_corruption(exc):
-                raise
-            self.moved_aside = _move_aside(path)
-            log.error(
-                "The database %s cannot be used (%s): moved it aside to %s and started a fresh one; "
-                "result files on disk are re-indexed, job history starts empty.",
-                path,
-                exc,
-                self.moved_aside,
-            )
-            self._conn = _connect(path)
+        # Servers starting together on one data dir: one at a time creates, checks and migrates the
+        # file, so none can take another's half-made schema for a damaged one.
+        with _opening(path):
+            try:
+                self._conn = _connect(path)
+            except sqlite3.DatabaseError as exc:
+                if not is_corruption(exc):
+                    raise
+                self.moved_aside = _move_aside(path)
+                log.error(
+                    "The database %s cannot be used (%s): moved it aside to %s and started a fresh one; "
+                    "result files on disk are re-indexed, job history starts empty.",
+                    path,
+                    exc,
+                    self.moved_aside,
+                )
+                self._conn = _connect(path)
         self._lock = threading.Lock()
 
     def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
