@@ -134,13 +134,18 @@ class Ledger:
             )
 
     async def charge(self, job_id: str, provider: str, credits: float) -> None:
-        await self.db.run(
-            lambda c: c.execute(
-                "UPDATE ledger SET charged=charged+?, provider=? WHERE job_id=?", (credits, provider, job_id)
-            )
-        )
+        """Add `credits` to what `job_id` was charged."""
+        await self.db.run(lambda c: self.charge_in(c, job_id, provider, credits))
 
     async def settle(self, job_id: str, charged: float) -> None:
-        await self.db.run(
-            lambda c: c.execute("UPDATE ledger SET charged=?, settled=1 WHERE job_id=?", (charged, job_id))
-        )
+        """Record what `job_id` cost in the end (its estimate no longer counts)."""
+        await self.db.run(lambda c: self.settle_in(c, job_id=job_id, charged=charged))
+
+    # The same statements on a connection inside the caller's transaction (the job's row changes with them).
+    @staticmethod
+    def charge_in(c: sqlite3.Connection, job_id: str, provider: str, credits: float) -> None:
+        c.execute("UPDATE ledger SET charged=charged+?, provider=? WHERE job_id=?", (credits, provider, job_id))
+
+    @staticmethod
+    def settle_in(c: sqlite3.Connection, *, job_id: str, charged: float) -> None:
+        c.execute("UPDATE ledger SET charged=?, settled=1 WHERE job_id=?", (charged, job_id))

@@ -1,10 +1,18 @@
-"""One SQLite file in the data dir, used off the event loop.
+"""One SQLite file in the data dir.
 
-A single connection guarded by a lock: writes are tiny and rare compared with the
-provider calls around them, and one connection keeps WAL checkpoints simple. Several
-server processes may share the file (two MCP hosts on one machine): multi-statement
-writes that must be atomic across them go through `transact` (`BEGIN IMMEDIATE`), and
-every statement waits up to `BUSY_TIMEOUT_S` for another process's write to finish.
+A single connection guarded by a lock. Several server processes may share the file (two
+MCP hosts on one machine): multi-statement writes that must be atomic across them go
+through `transact` (`BEGIN IMMEDIATE`), and every statement waits up to `BUSY_TIMEOUT_S`
+for another process's write to finish.
+
+Where it runs: a job's rows are keyed statements of ~0.05 ms, far less than handing them to
+a worker thread and back (a provider call makes about ten). So `run` and `transact` first
+try the statement on the event loop, in a transaction that must begin *at once* (no other
+thread holds the connection, no other process the write lock); only if it cannot do they
+go to a worker thread and wait there. A commit on the loop never waits for the disk: in WAL
+mode with `synchronous=NORMAL` a commit is not fsync'd, and the checkpoint (which is) runs
+in a worker every `CHECKPOINT_CHANGES` changed rows instead of inside a commit. A
+statement that walks a whole table passes `scan=True` and always runs in a worker.
 
 A file that is not a usable photo-mcp database (corrupt, truncated, random bytes, another
 application's schema) never stops the server: it is moved aside as
@@ -36,6 +44,7 @@ APPLICATION_ID = 0x50484D43  # "PHMC": set on every database this server creates
 LABEL_LIMIT = 200  # characters kept of any label or parameter string stored for a job or result
 CORRUPT_MARK = ".corrupt-"
 WAL_LIMIT_BYTES = 4 * 1024 * 1024
+CHECKPOINT_CHANGES = 1000  # rows changed between checkpoints (SQLite's own default is 1000 pages)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -55,6 +64,17 @@ CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE TABLE IF NOT EXISTS servers (
     id TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, started_at REAL NOT NULL, heartbeat REAL NOT NULL
 );
+-- The bytes of every indexed result, kept by triggers, so the store quota's check before each save
+-- reads one row instead of summing the whole index (in every process that writes the file).
+-- The triggers come first: a row another process adds meanwhile is then counted exactly once.
+CREATE TABLE IF NOT EXISTS store_usage (id INTEGER PRIMARY KEY CHECK (id = 0), bytes INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS results_usage_add AFTER INSERT ON results
+    BEGIN UPDATE store_usage SET bytes = bytes + NEW.bytes; END;
+CREATE TRIGGER IF NOT EXISTS results_usage_remove AFTER DELETE ON results
+    BEGIN UPDATE store_usage SET bytes = bytes - OLD.bytes; END;
+CREATE TRIGGER IF NOT EXISTS results_usage_change AFTER UPDATE OF bytes ON results
+    BEGIN UPDATE store_usage SET bytes = bytes - OLD.bytes + NEW.bytes; END;
+INSERT OR IGNORE INTO store_usage SELECT 0, COALESCE(SUM(bytes), 0) FROM results;
 """
 # The columns our code reads, per table we own: a table by one of these names without them
 # belongs to another application.
@@ -65,6 +85,8 @@ _COLUMNS = {
 }
 # SQLite's primary result codes for "this file is damaged / not a database".
 _CORRUPT, _NOTADB = 11, 26
+# ... and for "another connection holds the lock right now".
+_BUSY = {5, 6}
 # ... and for "it cannot be written": read-only, I/O error, disk full, cannot open.
 _UNWRITABLE = {8: "the database is read-only", 10: "the database hit an I/O error", 13: "the disk is full"}
 _UNWRITABLE_OS = {
@@ -166,6 +188,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")  # the WAL shrinks back after a checkpoint
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run in a worker (`Database._checkpoint`)
         if conn.execute("PRAGMA application_id").fetchone()[0] == 0:
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
         conn.executescript(_SCHEMA)
@@ -230,7 +253,8 @@ def database_report(path: Path) -> list[str]:
 
 
 class Database:
-    """A SQLite database whose calls run in a worker thread.
+    """A SQLite database used from the event loop: each call runs at once on the loop when
+    nothing holds the connection, else in a worker thread (see the module docstring).
 
     Raises:
         sqlite3.Error: from any query (an unwritable data dir, a lock held past the busy timeout).
@@ -260,14 +284,23 @@ class Database:
                 )
                 self._conn = _connect(path)
         self._lock = threading.Lock()
+        self._checkpointed = self._conn.total_changes
 
     def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(connection)` under the lock, in the calling thread."""
         with self._lock:
-            return fn(self._conn)
+            out = fn(self._conn)
+            self._checkpoint_if_due()
+            return out
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(connection)` in a worker thread."""
+    async def run(self, fn: Callable[[sqlite3.Connection], T], *, scan: bool = False) -> T:
+        """Run `fn(connection)`: on the loop if it can begin at once, else in a worker thread.
+        `scan`: `fn` walks a whole table, so it always runs in a worker."""
+        if not scan:
+            done, out = self._now(fn, "BEGIN")
+            if done:
+                await self._checkpoint_when_due()
+                return out
         return await anyio.to_thread.run_sync(self.call, fn)
 
     def transact_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -282,11 +315,67 @@ class Database:
                 if self._conn.in_transaction:  # never leave the shared connection inside a transaction
                     self._conn.execute("ROLLBACK")
                 raise
+            self._checkpoint_if_due()
             return out
 
-    async def transact(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """`transact_sync` in a worker thread."""
+    async def transact(self, fn: Callable[[sqlite3.Connection], T], *, scan: bool = False) -> T:
+        """`transact_sync`: on the loop if the write lock is free at once, else in a worker thread."""
+        if not scan:
+            done, out = self._now(fn, "BEGIN IMMEDIATE")
+            if done:
+                await self._checkpoint_when_due()
+                return out
         return await anyio.to_thread.run_sync(self.transact_sync, fn)
+
+    def _now(self, fn: Callable[[sqlite3.Connection], T], begin: str) -> tuple[bool, Any]:
+        """Try `fn` in a transaction on the calling thread without waiting for any lock:
+        (True, its result), or (False, None) when the connection or the database is busy
+        (then nothing of `fn` was kept and the caller runs it in a worker).
+
+        Raises:
+            sqlite3.Error: `fn` failed for another reason (rolled back).
+        """
+        if not self._lock.acquire(blocking=False):
+            return False, None
+        conn = self._conn
+        try:
+            conn.execute("PRAGMA busy_timeout=0")
+            try:
+                conn.execute(begin)
+                try:
+                    out = fn(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF not in _BUSY:
+                    raise
+                return False, None
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        finally:
+            self._lock.release()
+        return True, out
+
+    async def _checkpoint_when_due(self) -> None:
+        # The checkpoint fsyncs: in a worker, paid by the call that crossed the mark.
+        if self._conn.total_changes - self._checkpointed >= CHECKPOINT_CHANGES:
+            await anyio.to_thread.run_sync(self._checkpoint_locked)
+
+    def _checkpoint_locked(self) -> None:
+        with self._lock:
+            self._checkpoint_if_due()
+
+    def _checkpoint_if_due(self) -> None:
+        """Copy the WAL back into the database once enough has changed (holding the lock, off the loop)."""
+        if self._conn.total_changes - self._checkpointed >= CHECKPOINT_CHANGES:
+            self._checkpointed = self._conn.total_changes
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.OperationalError:  # busy: the next one catches up
+                log.debug("WAL checkpoint skipped", exc_info=True)
 
     def close(self) -> None:
         with self._lock:

@@ -12,6 +12,7 @@ States: queued -> running -> succeeded | failed | cancelled.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import secrets
 import sqlite3
@@ -67,8 +68,9 @@ class JobContext:
 
     async def set_provider(self, provider: str) -> None:
         """For routed work (`provider="auto"`): record which provider actually runs."""
-        self.job.provider = provider
-        await self._manager._changed(self.job, persist=True)
+        if provider != self.job.provider:  # the first candidate is already in the job's row
+            self.job.provider = provider
+            await self._manager._changed(self.job, persist=True)
 
     async def reserve(self, estimate: float) -> None:
         """Check one paid attempt against the caps and reserve its estimate before it is sent.
@@ -91,8 +93,9 @@ class JobContext:
         known = self.job.details.get("credits_basis", "reported")
         if basis != "reported" or known != "reported":
             self.job.details["credits_basis"] = max(known, basis, key=_BASIS_RANK.index)
-        await self._manager.ledger.charge(self.job.id, self.job.provider, credits)
-        await self._manager._changed(self.job, persist=True)
+        ledger, job = self._manager.ledger, self.job
+        # The ledger's charge and the job's row change together (one transaction: never one without the other).
+        await self._manager._changed(job, also=lambda c: ledger.charge_in(c, job.id, job.provider, credits))
 
 
 Work = Callable[[JobContext], Awaitable[Outcome]]
@@ -192,6 +195,9 @@ class JobManager:
             inputs=bounded(list(inputs or [])),
             principal=principal,
             owner=self.owner,
+            # It starts at once (`_launch` below), so its first row already says so: one write less.
+            state="running",
+            message="started",
         )
         row = job.row()
         try:
@@ -225,8 +231,9 @@ class JobManager:
         ctx = JobContext(self, job)
         try:
             with scope:
-                job.state = "running"
-                await self._changed(job, persist=True)
+                if job.state != "running":  # a job taken over after a restart
+                    job.state = "running"
+                    await self._changed(job, persist=True)
                 outcome = await work(ctx)
                 job.result_ids = [r.id for r in outcome.results]
                 job.details.update(outcome.details)
@@ -267,10 +274,11 @@ class JobManager:
             persisted = False
             with anyio.CancelScope(shield=True):
                 try:
+                    settle = None
                     if job.done:  # what may have been charged counts too, never as free
                         spent = job.credits_charged + float(job.details.get("possibly_charged", 0))
-                        await self.ledger.settle(job.id, spent)
-                    await self._changed(job, persist=True)
+                        settle = functools.partial(self.ledger.settle_in, job_id=job.id, charged=spent)
+                    await self._changed(job, persist=True, also=settle)  # the ledger settles with the job's end
                     persisted = True
                 except Exception as exc:  # a full disk must not take the server down with it
                     log.error(
@@ -299,11 +307,21 @@ class JobManager:
             except Exception:
                 log.exception("job %s: could not record a possible charge of %g", job.id, extra)
 
-    async def _changed(self, job: Job, *, persist: bool = False) -> None:
+    async def _changed(
+        self, job: Job, *, persist: bool = False, also: Callable[[sqlite3.Connection], object] | None = None
+    ) -> None:
+        """Wake the job's waiters; write its row when `persist` (or it is done), in one transaction
+        with `also` (a ledger statement that must change with it)."""
         job.updated_at = time.time()
-        if persist or job.done:
+        if persist or job.done or also is not None:
             row = job.row()
-            await self.db.run(lambda c: c.execute(UPSERT, row))
+
+            def write(c: sqlite3.Connection) -> None:
+                if also is not None:
+                    also(c)
+                c.execute(UPSERT, row)
+
+            await self.db.transact(write)
         await self._wake(job)
 
     async def _wake(self, job: Job) -> None:

@@ -355,7 +355,7 @@ class ResultStore:
             c.executemany("INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
             return c.total_changes - before
 
-        added = await self.db.transact(insert)
+        added = await self.db.transact(insert, scan=True)
         log.warning("Re-indexed %d result file(s) from %s.", added, self.directory)
         return added
 

@@ -79,9 +79,9 @@ def sweep_temp_files(directory: Path, alive: Callable[[str | None], bool] | None
 
 
 async def usage(db: Database) -> int:
-    """Bytes of every indexed result."""
-    row = await db.run(lambda c: c.execute("SELECT COALESCE(SUM(bytes), 0) FROM results").fetchone())
-    return int(row[0])
+    """Bytes of every indexed result (kept by the database's triggers, tools/core/db.py)."""
+    row = await db.run(lambda c: c.execute("SELECT bytes FROM store_usage WHERE id=0").fetchone())
+    return int(row[0]) if row is not None else 0
 
 
 def _ours(row: Any, directory: Path, names: re.Pattern[str]) -> Path | None:
@@ -139,7 +139,9 @@ async def make_room(db: Database, directory: Path, quota: int, needed: int, name
         c.executemany("DELETE FROM results WHERE id=?", [(i,) for i, _ in doomed])
         return [p for _, p in doomed]
 
-    paths = await db.transact(pick)
+    if await usage(db) + needed <= quota:  # the common case, answered on the loop: nothing to remove
+        return
+    paths = await db.transact(pick, scan=True)  # it checks again: another call may have saved since
     for path in paths:
         await anyio.to_thread.run_sync(lambda p=path: p.unlink(missing_ok=True))
     if paths:
