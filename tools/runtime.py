@@ -28,6 +28,7 @@ from tools.core.errors import InvalidInput, JobFailed, ProviderError, StorageFul
 from tools.core.fetch import SafeFetcher
 from tools.core.jobs import JobContext, JobManager, Outcome
 from tools.core.lease import Lease
+from tools.core.previews import Preview, PreviewCache, probe_and_preview
 from tools.core.refs import ImageResolver
 from tools.core.results import ResultRecord, ResultStore
 from tools.core.settings import Settings
@@ -52,6 +53,8 @@ class Runtime:
     webhooks: WebhookHub = field(default_factory=WebhookHub)
     # How every provider client fetches its result URLs: through the SSRF guard (see ResultDownloads).
     downloads: ResultDownloads | None = None
+    # Previews made when results were saved, until their tool result is rendered.
+    previews: PreviewCache = field(default_factory=PreviewCache)
     _clients: dict[str, Any] = field(default_factory=dict)
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     _lock: anyio.Lock = field(default_factory=anyio.Lock)
@@ -72,6 +75,8 @@ class Runtime:
                 extra = {"webhooks": self.webhooks} if info.webhook_path else {}
                 if self.downloads is None:
                     self.downloads = ResultDownloads.from_settings(self.settings, transport=self.transport)
+                    if self.downloads.fetcher is not None:  # its pooled client closes with the runtime
+                        self._stack.push_async_callback(self.downloads.fetcher.aclose)
                 client = klass.from_settings(
                     self.settings, transport=self.transport, policy=self.policy, downloads=self.downloads, **extra
                 )
@@ -87,10 +92,18 @@ class Runtime:
                 was saved of them is removed again).
         """
         provider = job.job.provider
+        # The inline preview is made now, with the probe, while the bytes are in hand (or was made
+        # by the provider from its pixels): rendering the result then decodes nothing again.
+        side = self.settings.preview_size if self.settings.preview == "preview" else None
         infos: list[images.ImageInfo] = []
+        shown: list[Preview | None] = []
         for out in outputs:
             try:
-                infos.append(await images.in_worker(images.probe, out.data, self.settings.max_pixels))
+                info, made = await images.in_worker(
+                    probe_and_preview, out.data, self.settings.max_pixels, None if out.preview else side
+                )
+                infos.append(info)
+                shown.append(out.preview or made)
             except InvalidInput:
                 raise ProviderError(
                     f"{provider} returned a result that is not an image; it may have charged for the job. "
@@ -119,6 +132,9 @@ class Runtime:
         except BaseException:
             await self.store.discard(saved)  # all of a call's outputs, or none
             raise
+        for record, preview in zip(saved, shown, strict=True):
+            if preview is not None:
+                self.previews.put(record.id, preview)
         return saved
 
     async def resume(self, job: JobContext) -> Outcome:

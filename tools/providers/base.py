@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from tools.core.previews import Preview
+
 # How a recorded charge is known:
 #   reported   the provider's answer said what it deducted
 #   documented the provider's documents give the price (the answer carried no amount)
@@ -37,6 +39,8 @@ class ProviderImage:
     data: bytes
     meta: dict[str, Any] = field(default_factory=dict)
     ref: dict[str, Any] = field(default_factory=dict)
+    # Made from the pixels before they were encoded (an offline edit), so saving needs no decode.
+    preview: Preview | None = None
 
 
 @dataclass(frozen=True)

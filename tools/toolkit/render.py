@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from mcp_types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
@@ -17,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from tools.core import images
 from tools.core.jobs import Job, JobState
+from tools.core.previews import Preview
 from tools.core.results import ResultRecord
 
 FULL_INLINE_LIMIT = 4 * 1024 * 1024  # "full" previews above this fall back to a preview
@@ -159,6 +161,14 @@ def _previews(
     return kept, f"{left} of {len(shown)} previews were left out to fit a client's 1 MiB limit; read the links."
 
 
+def _ready(records: list[ResultRecord], made: Mapping[str, Preview], side: int, budget: int) -> list[Preview] | None:
+    """The previews made at save time, when every record has one of `side` and they fit `budget`."""
+    ready = [p for r in records if (p := made.get(r.id)) is not None and p.side == side]
+    if len(ready) < len(records) or sum(_b64_size(len(p.data)) for p in ready) > budget:
+        return None
+    return ready
+
+
 def _block(payload: bytes, mime: str) -> ImageContent:
     return ImageContent(type="image", data=base64.b64encode(payload).decode(), mime_type=mime)
 
@@ -171,8 +181,13 @@ async def render(
     preview_size: int,
     max_pixels: int,
     max_inline: int = MAX_INLINE_BYTES,
+    made: Mapping[str, Preview] | None = None,
 ) -> CallToolResult:
-    """Build the tool result for `job` in whatever state it is, at most `max_inline` bytes of JSON."""
+    """Build the tool result for `job` in whatever state it is, at most `max_inline` bytes of JSON.
+
+    `made`: previews already made when the results were saved (by result id); used as they are
+    when every record has one at `preview_size` and they fit, else the files are decoded again.
+    """
     content: list[ContentBlock] = [TextContent(type="text", text=summary(job, records))]
     for r in records:
         content.append(
@@ -188,9 +203,12 @@ async def render(
     shaped = structured(job, records).model_dump(mode="json")
     if preview != "none" and records:
         rest = len(json.dumps(shaped)) + sum(len(b.model_dump_json()) for b in content)
-        blocks, note = await images.in_worker(
-            _previews, records, preview, preview_size, max_pixels, max(0, max_inline - rest - _SLACK)
-        )
+        budget = max(0, max_inline - rest - _SLACK)
+        ready = _ready(records, made or {}, preview_size, budget) if preview == "preview" else None
+        if ready is not None:
+            blocks, note = [_block(p.data, p.mime_type) for p in ready], ""
+        else:
+            blocks, note = await images.in_worker(_previews, records, preview, preview_size, max_pixels, budget)
         if note:
             first = content[0]
             assert isinstance(first, TextContent)

@@ -209,6 +209,7 @@ async def wait_and_render(call: Call, job: Job, budget: float, *, cancel_on_abor
         preview_size=s.preview_size,
         max_pixels=s.max_pixels,
         max_inline=s.max_inline_bytes,
+        made=rt.previews.take(job.result_ids),
     )
 
 

@@ -1,0 +1,65 @@
+"""Inline previews made when a result is saved: the same picture the file shows, in the chat."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+from mcp import Client
+from PIL import Image, ImageChops, ImageStat
+
+from server.app import build_server
+from tests.conftest import make_settings
+from tests.fakes.images import image_bytes
+from tools.core import images, previews
+
+
+def _diff(a: Image.Image, b: Image.Image) -> float:
+    """Mean absolute difference per channel, 0-255."""
+    return sum(ImageStat.Stat(ImageChops.difference(a, b)).mean) / len(a.getbands())
+
+
+def test_a_preview_of_pixels_matches_the_preview_of_their_file() -> None:
+    img = Image.open(io.BytesIO(image_bytes(1200, 800, "jpeg"))).convert("RGB")
+    encoded = images.encode(img, "jpeg", quality=90)
+    from_pixels = previews.of_image(img, 512, encoded)
+    from_file, mime = images.preview(encoded, 512, 10**8)
+    assert (from_pixels.mime_type, mime) == ("image/jpeg", "image/jpeg")
+    a, b = Image.open(io.BytesIO(from_pixels.data)), Image.open(io.BytesIO(from_file))
+    assert a.size == b.size == (512, 341)
+    assert _diff(a.convert("RGB"), b.convert("RGB")) < 3
+
+
+def test_pixels_with_alpha_saved_as_jpeg_preview_as_the_flat_jpeg_shows() -> None:
+    img = Image.open(io.BytesIO(image_bytes(300, 200, "png", transparent=True))).convert("RGBA")
+    as_png = previews.of_image(img, 128, images.encode(img, "png"))
+    as_jpeg = previews.of_image(img, 128, images.encode(img, "jpeg"))
+    assert as_png.mime_type == "image/png" and Image.open(io.BytesIO(as_png.data)).mode == "RGBA"
+    assert as_jpeg.mime_type == "image/jpeg"
+    corner = Image.open(io.BytesIO(as_jpeg.data)).convert("RGB").getpixel((0, 0))
+    assert min(corner) > 240  # the transparent corner is white, as in the saved JPEG
+
+
+def test_the_cache_hands_a_preview_over_once_and_forgets_the_oldest() -> None:
+    cache = previews.PreviewCache(entries=2)
+    for i in "abc":
+        cache.put(i, previews.Preview(8, i.encode(), "image/png"))
+    assert set(cache.take(["a", "b", "c"])) == {"b", "c"}  # "a" was evicted
+    assert cache.take(["b", "c"]) == {}
+
+
+async def test_a_local_edit_shows_the_saved_file_inline(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "photo.jpg").write_bytes(image_bytes(1600, 1200, "jpeg"))
+    async with Client(build_server(make_settings(tmp_path, allowed_dirs=[work]))) as client:
+        result = await client.call_tool("resize_image", {"image": str(work / "photo.jpg"), "max_side": 1000})
+    assert not result.is_error, result.content
+    (shown,) = [b for b in result.content if b.type == "image"]
+    (saved,) = result.structured_content["images"]
+    inline = Image.open(io.BytesIO(base64.b64decode(shown.data))).convert("RGB")
+    with Image.open(saved["path"]) as file:
+        expected = file.convert("RGB").resize(inline.size, Image.Resampling.BICUBIC)
+    assert max(inline.size) == 512 and saved["width"] == 1000
+    assert _diff(inline, expected) < 4
