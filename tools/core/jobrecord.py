@@ -1,4 +1,5 @@
-"""A job's record: its states, its fields, and its row in the `jobs` table (tools/core/db.py).
+"""A job's record: its states, its fields, its row in the `jobs` table (tools/core/db.py), and the
+`Outcome` its work produces.
 
 Rows name their columns (tables migrated from older releases have them in another order) and
 are written only by the server that owns the job (tools/core/lease.py): `UPSERT` changes a row
@@ -12,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tools.core.results import Lineage
+from tools.core.results import Lineage, ResultRecord
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
@@ -107,3 +108,12 @@ class Job:
             principal=row["principal"] if "principal" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
             owner=row["owner"] if "owner" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
         )
+
+
+@dataclass
+class Outcome:
+    """What a finished piece of work produced."""
+
+    results: list[ResultRecord]
+    details: dict[str, Any] = field(default_factory=dict)
+    message: str = ""

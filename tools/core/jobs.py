@@ -18,7 +18,6 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -28,24 +27,14 @@ from tools.core.budget import Ledger
 from tools.core.db import Database, bounded, storage_failure
 from tools.core.echo import quoted
 from tools.core.errors import NotFound, PhotoError, ProviderError, StorageFull
-from tools.core.jobrecord import CLAIM, INSERT, TERMINAL, UPSERT, Job, JobState
+from tools.core.jobrecord import CLAIM, INSERT, TERMINAL, UPSERT, Job, JobState, Outcome
 from tools.core.lease import Lease
 from tools.core.principals import CALLER, Owner, owned, visible_to
-from tools.core.results import ResultRecord
 
 _BASIS_RANK = ("reported", "documented", "estimated")
 CANCEL_GRACE_S = 10.0  # how long cancel() waits for the work to unwind
 ROW_POLL_S = 0.5  # how often a waiter re-reads a job another server runs
 log = logging.getLogger("photo_mcp.jobs")
-
-
-@dataclass
-class Outcome:
-    """What a finished piece of work produced."""
-
-    results: list[ResultRecord]
-    details: dict[str, Any] = field(default_factory=dict)
-    message: str = ""
 
 
 class JobContext:
