@@ -7,7 +7,8 @@ Two inputs, each against a fresh server: a 9 MB noise PNG (incompressible, ~1770
 Aluo's 4096 px / 10 MB limits, so it is sent as it is) and a 9 MB 24 MP camera-like JPEG
 (6000×4000: fitted to 4096 px before upload). The fake answers with a cut-out of the uploaded
 size, which photo-mcp downloads, stores and previews. Peak RSS is the server process's VmHWM
-(/proc/<pid>/status), which covers its whole life.
+(/proc/<pid>/status), which covers its whole life. "Identical" checks every upload against the
+same input fitted alone in this process, and every stored result against what the fake served.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from tests.fakes.aluo import FakeAluo
 from tests.fakes.images import image_bytes
 from tests.fakes.loopback import serve
 from tests.support import stdio_params
+from tools.core import fitting
+from tools.providers.aluo.spec import UPLOAD_LIMITS
 
 TITLE = "### Memory under concurrency: concurrent 9 MB uploads through remove_background (Aluo)"
 TARGET_MB = 400
@@ -104,6 +107,15 @@ async def one_case(data: bytes, name: str, concurrent: int) -> dict:
         raise RuntimeError(f"{len(errors)} calls failed: {errors[:2]}")
     uploads = [r for r in fake.requests if r.path == "/api/remove-bg"][1:]
     sent = [len(r.files["file"][2]) for r in uploads]
+    alone = fitting.fit(data, UPLOAD_LIMITS, 10**9).data  # the same input, fitted with nothing else running
+    served = {body for body, _ in fake.cdn.values()}
+    stored = [p.read_bytes() for p in (tmp / "data").rglob("*.png")]
+    identical = (
+        len(uploads) == concurrent
+        and all(r.files["file"][2] == alone for r in uploads)
+        and len(stored) == concurrent + 1  # and the warm-up's
+        and all(body in served for body in stored)
+    )
     return {
         "size_mb": len(data) / 2**20,
         "sent_mb": max(sent) / 2**20,
@@ -112,6 +124,7 @@ async def one_case(data: bytes, name: str, concurrent: int) -> dict:
         "peak": after.hwm_mb,
         "after": after.rss_mb,
         "seconds": elapsed,
+        "identical": identical,
     }
 
 
@@ -129,14 +142,15 @@ def run(quick: bool, concurrent: int = 20) -> list[str]:
         TITLE,
         "",
         "| input | uploaded to Aluo | concurrent calls | server RSS idle | server peak RSS (VmHWM) | RSS after "
-        "| wall time | target |",
-        "|---|---|---|---|---|---|---|---|",
+        "| wall time | results identical | target |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for label, name, data in cases:
         r = anyio.run(one_case, data, name, concurrent)
         rows.append(
             f"| {label} ({r['size_mb']:.1f} MB) | {r['sent_mb']:.1f} MB | {r['concurrent']} | {r['idle']:.0f} MB "
-            f"| {r['peak']:.0f} MB | {r['after']:.0f} MB | {r['seconds']:.1f} s | < {TARGET_MB} MB |"
+            f"| {r['peak']:.0f} MB | {r['after']:.0f} MB | {r['seconds']:.1f} s "
+            f"| {'yes' if r['identical'] else '**no**'} | ≤ {TARGET_MB} MB |"
         )
     rows += ["", f"Load average {before} before, {load()} after."]
     return rows

@@ -2,7 +2,8 @@
 
 An attacker who can write inside an allowed directory swaps one of its folders for a symlink
 to a secret folder while the server reads from it. The server must read either the inside
-file or nothing, never the outside one.
+file or nothing, never the outside one. A file is checked when the call starts and read when
+its work starts, through the same checks: a swap in between is refused too.
 """
 
 from __future__ import annotations
@@ -58,16 +59,17 @@ async def test_a_folder_swapped_for_a_symlink_mid_read_never_leaks_the_outside_f
     try:
         with anyio.fail_after(120):
             for _ in range(600):
-                try:
+                try:  # both checked opens race the flipper: at resolve, and the read when work starts
                     source = await resolver.resolve(str(work / "album" / "photo.png"))
+                    data = await source.read()
                 except NotFound:
                     outcomes["missing"] += 1  # caught mid-swap: the folder was parked
                     continue
                 except InvalidInput:
                     outcomes["refused"] += 1  # outside, or caught mid-swap: a refusal either way
                     continue
-                outcomes["leaked" if source.data == SECRET else "inside"] += 1
-                assert source.data in (INSIDE, SECRET)
+                outcomes["leaked" if data == SECRET else "inside"] += 1
+                assert data in (INSIDE, SECRET)
     finally:
         flipper.kill()
         flipper.wait()
@@ -100,3 +102,23 @@ async def test_a_final_symlink_swapped_in_after_the_check_is_not_followed(tmp_pa
     )
     with pytest.raises(InvalidInput, match="outside the directories"):
         await resolver.resolve(str(target))
+
+
+async def test_a_file_swapped_for_a_symlink_after_the_call_started_is_refused_when_read(tmp_path: Path) -> None:
+    """The call starts (the path checks out), then, while it queues, the file becomes a symlink
+    to a secret outside: the read, when its work starts, is refused, never the secret."""
+    if sys.platform == "win32":
+        pytest.skip("symlinks need POSIX here")
+    work, outside = tmp_path / "work", tmp_path / "outside"
+    work.mkdir()
+    outside.mkdir()
+    (outside / "secret.png").write_bytes(SECRET)
+    target = work / "photo.png"
+    target.write_bytes(INSIDE)
+    source = await _resolver(tmp_path, work).resolve(str(target))
+    target.unlink()
+    target.symlink_to(outside / "secret.png")
+    with pytest.raises(InvalidInput, match="outside the directories"):
+        await source.read()
+    with pytest.raises(InvalidInput, match="outside the directories"):
+        (await source.reader())()  # what a worker thread calls

@@ -1,13 +1,15 @@
 """Fitting an image to a provider's input limits: allowed format, long side and byte budget.
 
-Synchronous and CPU-bound, like the rest of the Pillow pipeline: run it off the event loop.
+`fit` is synchronous and CPU-bound, like the rest of the Pillow pipeline: run it off the event
+loop. `fit_source` does, and reads the input only once a worker is free to fit it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tools.core.images import FORMAT_MIME, MIME_OF, decode, encode_under, probe
+from tools.core.images import FORMAT_MIME, MIME_OF, decode, encode_under, in_worker, probe
+from tools.core.refs import ImageSource
 
 
 @dataclass(frozen=True)
@@ -62,3 +64,18 @@ def fit(data: bytes, limits: FitLimits, max_pixels: int) -> Encoded:
         img = img.convert("RGB") if img.mode != "RGBA" else img
     out = encode_under(img, fmt, limits.max_bytes)
     return Encoded(out, MIME_OF[fmt], img.size[0], img.size[1])
+
+
+async def fit_source(source: ImageSource, limits: FitLimits, max_pixels: int) -> Encoded:
+    """`fit` the bytes of `source` in a worker thread, reading a file there.
+
+    Calls queue for the workers without holding their inputs (the fitted bytes, usually smaller,
+    are what the caller keeps until it has sent them).
+
+    Raises:
+        InvalidInput: not a usable image, it cannot be made to fit, or (a file) it is no longer
+            readable or allowed.
+        NotFound: a file is gone since the call started.
+    """
+    load = await source.reader()
+    return await in_worker(lambda: fit(load(), limits, max_pixels))

@@ -283,10 +283,16 @@ def downscale(img: Image.Image, max_side: int, *, fast: bool = False) -> Image.I
         box = (0, top * src_h / size[1], img.size[0], bottom * src_h / size[1])
         return top, img.resize((size[0], bottom - top), pil().Resampling.LANCZOS, box=box)
 
-    out = pil().new(img.mode, size)
+    # The output is made once the first strip is done, and each strip is dropped once pasted:
+    # a 6000×4000 photo shrunk to 4096 px then peaks ~40 MB lower (the strips run meanwhile).
+    out: Image.Image | None = None
     with ThreadPoolExecutor(workers) as pool:
         for top, part in pool.map(strip, range(workers)):
+            if out is None:
+                out = pil().new(img.mode, size)
             out.paste(part, (0, top))
+            del part
+    assert out is not None
     return out
 
 

@@ -12,10 +12,12 @@ import base64
 import binascii
 import copy
 import errno
+import functools
 import os
 import re
 import stat
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
@@ -40,7 +42,8 @@ SourceKind = Literal["path", "url", "result", "data"]
 @dataclass
 class ImageSource:
     """A resolved reference. URLs are not downloaded until `read()` is called, so
-    providers that accept URLs can pass them through untouched."""
+    providers that accept URLs can pass them through untouched. A file is not read until its
+    work starts (`reader()`): a call queued behind others holds no image bytes."""
 
     ref: str
     kind: SourceKind
@@ -49,6 +52,9 @@ class ImageSource:
     path: Path | None = None
     result: ResultRecord | None = None
     data: bytes | None = None
+    # A file's bytes, read through the same checks as at resolve (sandbox, regular file, size),
+    # from the descriptor those checks opened. Not kept: each read is the file as it is then.
+    load: Callable[[], bytes] | None = field(default=None, repr=False)
 
     @property
     def public_url(self) -> str | None:
@@ -60,15 +66,34 @@ class ImageSource:
         return shorten(self.ref, 200) if self.kind != "data" else self.ref[:40] + "…"
 
     async def read(self) -> bytes:
-        """The image bytes, downloading a URL on first use.
+        """The image bytes, downloading a URL on first use (a file is read again each time).
 
         Raises:
-            InvalidInput: if a URL cannot be fetched safely.
+            InvalidInput: if a URL cannot be fetched safely, or a file is no longer readable or
+                allowed.
+            NotFound: a file is gone since the call started.
         """
+        if self.data is None and self.load is not None:
+            return await anyio.to_thread.run_sync(self.load)
         if self.data is None:
             assert self.url is not None
             self.data, _ = await self.fetcher.fetch(self.url)
         return self.data
+
+    async def reader(self) -> Callable[[], bytes]:
+        """A function that returns the bytes, for the worker thread that uses them to call.
+
+        A file is then read only when that work starts and its bytes go with it: twenty calls
+        queued for two workers hold two inputs, not twenty. A URL is downloaded now (first use).
+
+        Raises:
+            InvalidInput: a URL cannot be fetched safely (the returned function raises, for a
+                file, what `read()` does).
+        """
+        if self.data is None and self.load is not None:
+            return self.load
+        data = await self.read()
+        return lambda: data
 
 
 class ImageResolver:
@@ -108,7 +133,8 @@ class ImageResolver:
         return sandbox
 
     async def resolve(self, ref: str) -> ImageSource:
-        """Validate `ref` and load its bytes (except for URLs).
+        """Validate `ref` and load its bytes (except for URLs and files: a file is opened and
+        checked now, and read when its work starts).
 
         Raises:
             InvalidInput: malformed reference, forbidden path or URL, oversize data.
@@ -152,11 +178,19 @@ class ImageResolver:
         else:
             path_text = ref
         sandbox = self.sandbox_for(owner_of(CALLER))  # the caller's own folders over HTTP
-        path, data = await anyio.to_thread.run_sync(sandbox._open_checked, path_text)
-        return ImageSource(ref, "path", self.fetcher, path=path, data=data)
+        # Every check runs now, so a bad path fails the call at once; the bytes are read later,
+        # through the same checks again (the file may have been swapped meanwhile).
+        path, _ = await anyio.to_thread.run_sync(functools.partial(sandbox._open_checked, path_text, read=False))
+        return ImageSource(ref, "path", self.fetcher, path=path, load=functools.partial(sandbox._read, path_text))
 
-    def _open_checked(self, text: str) -> tuple[Path, bytes]:
-        """Check `text` against the allowed dirs, then open it once and read from that descriptor.
+    def _read(self, text: str) -> bytes:
+        _, data = self._open_checked(text, read=True)
+        assert data is not None
+        return data
+
+    def _open_checked(self, text: str, *, read: bool) -> tuple[Path, bytes | None]:
+        """Check `text` against the allowed dirs, then open it once and read from that descriptor
+        (`read=False`: only check, and close it).
 
         The path is resolved and checked, opened without following a final symlink, and the
         opened file itself is checked again (where it really is, that it is a regular file, its
@@ -208,6 +242,8 @@ class ImageResolver:
                 raise InvalidInput(f"{shown} is not a regular file.")
             if st.st_size > MAX_FILE_BYTES:
                 raise InvalidInput(f"{shown} is {st.st_size // 2**20} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
+            if not read:
+                return path, None
             with os.fdopen(fd, "rb", buffering=0) as f:
                 fd = -1  # the file object owns it now
                 data = f.read(MAX_FILE_BYTES + 1)

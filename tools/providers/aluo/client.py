@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx2
 
-from tools.core import fitting, images
+from tools.core import fitting
 from tools.core.errors import InvalidInput, JobFailed
 from tools.core.refs import ImageSource
 from tools.core.settings import Settings
@@ -298,8 +298,7 @@ class AluoClient(AluoTasks):
     # -- inputs --------------------------------------------------------------------------------------
 
     async def _fit(self, source: ImageSource) -> fitting.Encoded:
-        data = await source.read()
-        return await images.in_worker(fitting.fit, data, UPLOAD_LIMITS, self._max_pixels)
+        return await fitting.fit_source(source, UPLOAD_LIMITS, self._max_pixels)
 
 
 def _upload_name(source: ImageSource, encoded: fitting.Encoded, default: str) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from tools.core import images
+from tools.core import images, previews
 from tools.core.errors import InvalidInput, NotConfigured
 from tools.core.refs import ImageSource
 from tools.core.settings import Settings
@@ -67,12 +67,13 @@ class LocalProvider:
 
     name = "local"
 
-    def __init__(self, max_pixels: int) -> None:
+    def __init__(self, max_pixels: int, *, preview_side: int | None = None) -> None:
         self._max_pixels = max_pixels
+        self._preview_side = preview_side  # an edit's inline preview is made from its pixels, at this size
 
     @classmethod
     def from_settings(cls, settings: Settings, **_: Any) -> LocalProvider:
-        return cls(settings.max_pixels)
+        return cls(settings.max_pixels, preview_side=settings.preview_size if settings.preview == "preview" else None)
 
     async def __aenter__(self) -> LocalProvider:
         return self
@@ -104,10 +105,11 @@ class LocalProvider:
         Raises:
             InvalidInput: an input is not an image, or the budget `max_bytes` cannot be met.
         """
-        datas = [await s.read() for s in sources]
+        loads = [await s.reader() for s in sources]  # files are read once a worker is free
         await hooks.progress("editing locally", 0.1)
 
-        def render() -> bytes:
+        def render() -> ProviderImage:
+            datas = [load() for load in loads]
             side = None
             if decode_side is not None:
                 info = images.probe(datas[0], self._max_pixels)
@@ -117,9 +119,11 @@ class LocalProvider:
                 # Sizes are computed from the full image, as without draft mode (same rounding).
                 decoded[0].info["source_size"] = (info.width, info.height)
             out = edit(decoded)
-            return images.encode_like(out, datas[0], self._max_pixels, fmt=fmt, quality=quality, max_bytes=max_bytes)
+            data = images.encode_like(out, datas[0], self._max_pixels, fmt=fmt, quality=quality, max_bytes=max_bytes)
+            shown = self._preview_side
+            return ProviderImage(data, preview=previews.of_image(out, shown, data) if shown else None)
 
-        return [ProviderImage(await offline(render, model=model))]
+        return [await offline(render, model=model)]
 
     async def remove_background(self, source: ImageSource, hooks: JobHooks) -> list[ProviderImage]:
         """U²-Net cut-out with guided-filter edges: PNG, or lossless WebP when large.
@@ -127,13 +131,13 @@ class LocalProvider:
         Raises:
             NotConfigured: the [local] extra or its model is missing.
         """
-        data = await source.read()
+        load = await source.reader()  # the file is read once the model is free
         await hooks.progress("cutting out offline (U²-Net)", 0.2)
 
         def work() -> bytes:
             from tools.providers.local.matting import cut_out, encode_cutout
 
-            out, _ = encode_cutout(cut_out(self._decode(data)))
+            out, _ = encode_cutout(cut_out(self._decode(load())))
             return out
 
         return [ProviderImage(await offline(work))]

@@ -28,8 +28,7 @@ import anyio
 import httpx2
 
 from tools.core.errors import JobFailed, ProviderError, ProviderUnavailable
-from tools.core.fitting import fit
-from tools.core.images import in_worker
+from tools.core.fitting import fit_source
 from tools.core.refs import ImageSource
 from tools.core.settings import Settings
 from tools.core.webhooks import WebhookHub, WebhookSlot
@@ -156,7 +155,7 @@ class RemovedoClient:
         if source.public_url is not None:
             form["image_url"] = source.public_url
         else:
-            encoded = await in_worker(fit, await source.read(), LIMITS, self._max_pixels)
+            encoded = await fit_source(source, LIMITS, self._max_pixels)
             files = {"image_file": (f"image.{encoded.extension}", encoded.data, encoded.mime_type)}
         secret: str | None = None
         slot: WebhookSlot | None = None

@@ -77,9 +77,13 @@ class YouCamFiles(YouCamWire):
         return inp
 
     async def _fit(self, key: str, source: ImageSource, limits: fitting.FitLimits) -> Input:
-        data = await source.read()
-        info = await images.in_worker(images.probe, data, self._max_pixels)
-        enc = await images.in_worker(fitting.fit, data, limits, self._max_pixels)
+        load = await source.reader()  # a file is read once a worker is free to fit it
+
+        def work() -> tuple[images.ImageInfo, Encoded]:
+            data = load()
+            return images.probe(data, self._max_pixels), fitting.fit(data, limits, self._max_pixels)
+
+        info, enc = await images.in_worker(work)
         # `info` is as displayed (EXIF orientation applied), like the fitted image.
         return Input(key, source, (enc.width, enc.height), encoded=enc, shrunk=enc.width / max(1, info.width))
 
