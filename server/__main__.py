@@ -9,6 +9,7 @@ photo-mcp models [list|fetch NAME|remove NAME]   the optional stronger offline m
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -71,10 +72,30 @@ def _log_to_stderr() -> None:
     )
 
 
+def _collector_paused_until_built() -> None:
+    """No cyclic garbage collection while the server loads; `_built` freezes what it made.
+
+    Loading the SDK, pydantic and our modules allocates ~140,000 long-lived objects (modules,
+    classes, schemas, validators) and hardly any garbage, yet the collector walks them ~200 times
+    meanwhile: ~50 ms of CPU, a tenth of a cold start (most of it during the SDK's import).
+    """
+    gc.disable()
+
+
+def _built() -> None:
+    """Collect again, without ever walking what start-up made: `gc.freeze` moves it to the
+    permanent generation (kept for the life of the process, as it is anyway, together with ~1.3 MB
+    of start-up garbage a full collection would have freed)."""
+    gc.freeze()
+    gc.enable()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _log_to_stderr()
     _return_freed_memory_to_the_os()
+    if args.command is None:  # serving: the collector resumes once the server is built
+        _collector_paused_until_built()
     try:
         # Imported here, not at the top: a Ctrl-C while it loads is then an exit like any other.
         from server.config import ConfigError, load_settings
@@ -96,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        gc.enable()  # a start-up that failed (a configuration error) leaves it on too
 
 
 def _serve(transport: str, host: str, port: int, env_file: Path | None = None) -> int:
@@ -105,6 +128,7 @@ def _serve(transport: str, host: str, port: int, env_file: Path | None = None) -
 
     settings = load_settings(transport, env_file=env_file)  # type: ignore[arg-type]
     server = build_server(settings)
+    _built()
     if transport == "stdio":
         return _serve_stdio(server)
     try:

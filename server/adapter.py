@@ -102,12 +102,13 @@ def register_tools(app: MCPServer, catalogue: Iterable[str]) -> None:
     for module_name in catalogue:
         for fn in tools_of(importlib.import_module(module_name)):
             spec = spec_of(fn)
+            mcp_tool = as_mcp_tool(fn)  # its signature is evaluated once, here: ui_meta reads it too
             app.add_tool(
-                as_mcp_tool(fn),
+                mcp_tool,
                 name=spec.name,
                 title=spec.title,
                 description=spec.description,
                 annotations=spec.annotations,
                 icons=icons_for(spec.name, module_name),
-                meta=ui_meta(fn),
+                meta=ui_meta(mcp_tool),
             )
