@@ -44,7 +44,7 @@ APPLICATION_ID = 0x50484D43  # "PHMC": set on every database this server creates
 LABEL_LIMIT = 200  # characters kept of any label or parameter string stored for a job or result
 CORRUPT_MARK = ".corrupt-"
 WAL_LIMIT_BYTES = 4 * 1024 * 1024
-CHECKPOINT_CHANGES = 1000  # rows changed between checkpoints (SQLite's own default is 1000 pages)
+CHECKPOINT_CHANGES = 300  # rows changed between checkpoints: a WAL of a few MB (each row touches several pages)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (

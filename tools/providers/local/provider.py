@@ -81,7 +81,7 @@ class LocalProvider:
     async def __aexit__(self, *exc: object) -> None:
         return None
 
-    def _decode(self, data: bytes, draft_side: int | None = None) -> Image.Image:
+    def _decode(self, data: bytes, draft_side: int | Callable[[int, int], int | None] | None = None) -> Image.Image:
         return images.decode(data, self._max_pixels, draft_side=draft_side)
 
     async def edit(
@@ -110,14 +110,9 @@ class LocalProvider:
 
         def render() -> ProviderImage:
             datas = [load() for load in loads]
-            side = None
-            if decode_side is not None:
-                info = images.probe(datas[0], self._max_pixels)
-                side = decode_side(info.width, info.height)
-            decoded = [self._decode(d, side if i == 0 else None) for i, d in enumerate(datas)]
-            if side is not None:
-                # Sizes are computed from the full image, as without draft mode (same rounding).
-                decoded[0].info["source_size"] = (info.width, info.height)
+            # The first input decodes at the size the edit needs, read from its header in the same
+            # open; sizes are still computed from the full image (same rounding as without draft).
+            decoded = [self._decode(d, decode_side if i == 0 else None) for i, d in enumerate(datas)]
             out = edit(decoded)
             data = images.encode_like(out, datas[0], self._max_pixels, fmt=fmt, quality=quality, max_bytes=max_bytes)
             shown = self._preview_side
