@@ -50,6 +50,7 @@ from pydantic import BaseModel, Field
 
 from server.auth import caller_identity
 from tools import providers
+from tools.core.budget import amount
 from tools.core.errors import BudgetExceeded, PhotoError
 from tools.core.settings import Settings
 from tools.toolkit.quote import Quote, QuoteFn, cheapest_paid
@@ -144,7 +145,7 @@ def question(
     units = f" ({quote.units} images)" if quote.units > 1 else ""
     return (
         f"{title}{_subject(args or {})}: run {quote.operation}{units} on {_provider_names(quote.providers)} for about "
-        f"{quote.credits:g} credits? {whose}: {spent:g} credits{cap}. "
+        f"{amount(quote.credits)}? {whose}: {amount(spent)}{cap}. "
         "Nothing is sent to the provider until you accept."
     )
 
@@ -214,7 +215,7 @@ def refused_result(quote: QuoteFn, settings: Settings, args: dict[str, Any], out
         q = Quote(quote.operation, quote.wanted(settings, **args), 0.0)
     how = "dismissed without an answer" if outcome.action == "cancel" else "declined"
     message = (
-        f"Not run: the person {how} spending about {q.credits:g} credits on {q.operation} "
+        f"Not run: the person {how} spending about {amount(q.credits)} on {q.operation} "
         f"({_provider_names(q.providers)}). Nothing was sent to the provider and no credits were spent. "
         "Do not retry unless they ask for it."
     )

@@ -164,7 +164,7 @@ async def test_threshold_cheap_calls_run_without_asking_unless_configured(tmp_pa
         settings = aluo_settings(tmp_path, fake, base, confirm_above=1)
         async with Client(build_server(settings), elicitation_callback=person) as client:
             refused = await call(client, "remove_background", args)
-        assert len(person.asked) == 1 and "1 credits" in person.messages[0]
+        assert len(person.asked) == 1 and "about 1 credit?" in person.messages[0]
         assert refused.structured_content["status"] == "cancelled" and len(fake.charges) == 1
 
 

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tools.core.budget import amount
 from tools.core.errors import JobFailed, ProviderError, ProviderUnavailable
 from tools.providers.http import RetryPolicy, download_all, may_have_charged
 from tools.providers.keys import Scrubber, strip_key
@@ -184,6 +185,11 @@ def test_may_have_charged_drops_what_no_longer_holds() -> None:
     exc = ProviderUnavailable(
         "x answered HTTP 502 (a server-side problem). Nothing was charged; try again later.", provider="x"
     )
-    may_have_charged(exc, title="X", max_charge=1, unit="units")
+    may_have_charged(exc, title="X", max_charge=1, unit="unit")
     assert "nothing was charged" not in exc.message.lower() and exc.message.startswith("x answered HTTP 502")
-    assert "at most 1 units" in exc.message
+    assert "(at most 1 unit)" in exc.message
+
+
+def test_amounts_read_as_a_person_writes_them() -> None:
+    assert [amount(n) for n in (0, 0.5, 1, 3)] == ["0 credits", "0.5 credits", "1 credit", "3 credits"]
+    assert amount(2, "unit") == "2 units"

@@ -291,7 +291,7 @@ async def test_submit_500_is_not_resent_and_counts_as_possibly_charged() -> None
         with pytest.raises(ProviderUnavailable) as info:
             await client.remove_background(data_source(image_bytes()), Hooks())
     assert info.value.charged is True and "HTTP 500" in str(info.value)
-    assert info.value.max_charge == 1 and "at most 1 credits" in str(info.value) and "check_credits" in str(info.value)
+    assert info.value.max_charge == 1 and "(at most 1 credit)" in str(info.value) and "check_credits" in str(info.value)
     assert sum(r.method == "POST" for r in fake.requests) == 1
 
 

@@ -432,7 +432,7 @@ async def test_status_answers_that_break_off_after_the_run_say_what_may_have_bee
         with pytest.raises(ProviderError) as err:
             await client.colorize(_source(image_bytes(40, 30, "jpeg")), BreakPolls())
     assert err.value.charged and err.value.max_charge == 1
-    assert "at most 1 units" in err.value.message and "check_credits" in err.value.message
+    assert "(at most 1 unit)" in err.value.message and "check_credits" in err.value.message
     assert "nothing was charged" not in err.value.message.lower()
 
 

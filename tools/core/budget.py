@@ -30,6 +30,11 @@ CREATE INDEX IF NOT EXISTS ledger_day ON ledger(day);
 _SPEND = "COALESCE(SUM(CASE WHEN settled THEN charged ELSE MAX(estimated, charged) END), 0)"
 
 
+def amount(n: float, unit: str = "credit") -> str:
+    """`n` of `unit` as a person writes it: "1 credit", "0.5 credits", "3 credits"."""
+    return f"{n:g} {unit}" + ("" if n == 1 else "s")
+
+
 def _today() -> str:
     return time.strftime("%Y-%m-%d")
 
@@ -62,12 +67,12 @@ class Ledger:
     def _refuse(self, estimate: float, spent: float) -> None:
         if self.per_call is not None and estimate > self.per_call:
             raise BudgetExceeded(
-                f"This call is estimated at {estimate:g} credits, above the per-call cap of {self.per_call:g} "
+                f"This call is estimated at {amount(estimate)}, above the per-call cap of {self.per_call:g} "
                 "(PHOTO_MCP_MAX_CREDITS_PER_CALL). Ask for fewer images/variants, or raise the cap."
             )
         if self.per_day is not None and estimate > 0 and spent + estimate > self.per_day:
             raise BudgetExceeded(
-                f"This call (~{estimate:g} credits) would bring today's spend to {spent + estimate:g}, above "
+                f"This call (~{amount(estimate)}) would bring today's spend to {spent + estimate:g}, above "
                 f"the daily cap of {self.per_day:g} (PHOTO_MCP_MAX_CREDITS_PER_DAY). Nothing was sent."
             )
 
@@ -128,7 +133,7 @@ class Ledger:
         spent += max(0.0, float(own[0]) - estimate) if own is not None else 0.0
         if spent + estimate > self.per_user:
             raise BudgetExceeded(
-                f"This call (~{estimate:g} credits) would bring your spend today to {spent + estimate:g}, above "
+                f"This call (~{amount(estimate)}) would bring your spend today to {spent + estimate:g}, above "
                 f"the daily cap of {self.per_user:g} per person (PHOTO_MCP_MAX_CREDITS_PER_DAY_PER_USER). "
                 "Nothing was sent; check_credits shows your spend."
             )

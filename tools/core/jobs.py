@@ -23,7 +23,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from tools.core.budget import Ledger
+from tools.core.budget import Ledger, amount
 from tools.core.db import Database, bounded, storage_failure
 from tools.core.echo import quoted
 from tools.core.errors import NotFound, PhotoError, ProviderError, StorageFull
@@ -88,6 +88,10 @@ class JobContext:
 
 
 Work = Callable[[JobContext], Awaitable[Outcome]]
+
+
+def _charged(credits: float) -> str:
+    return f"{amount(credits)} {'was' if credits == 1 else 'were'} already charged."
 
 
 class JobManager:
@@ -235,7 +239,7 @@ class JobManager:
                 # Whether the provider still charges depends on the provider (YouCam abandons the
                 # task; Aluo has no cancel endpoint), so state only what we know.
                 job.error = "The job was cancelled; nothing more will be downloaded." + (
-                    f" {job.credits_charged:g} credits were already charged." if job.credits_charged else ""
+                    f" {_charged(job.credits_charged)}" if job.credits_charged else ""
                 )
         except PhotoError as exc:
             job.state = "failed"
@@ -250,8 +254,7 @@ class JobManager:
                 log.error("job %s (%s on %s): %s", job.id, job.operation, job.provider, why, exc_info=exc)
                 job.error = (
                     f"The server could not record this job: {why}. Nothing partial was kept; free some disk space "
-                    "and run the tool again."
-                    + (f" {job.credits_charged:g} credits were already charged." if job.credits_charged else "")
+                    "and run the tool again." + (f" {_charged(job.credits_charged)}" if job.credits_charged else "")
                 )
             else:
                 log.exception("job %s (%s on %s) failed with an internal error", job.id, job.operation, job.provider)

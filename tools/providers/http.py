@@ -31,6 +31,7 @@ from urllib.parse import urljoin, urlsplit
 import anyio
 import httpx2
 
+from tools.core.budget import amount
 from tools.core.echo import quoted
 from tools.core.errors import PhotoError, ProviderError, ProviderUnavailable, RateLimited
 from tools.core.fetch import MAX_REDIRECTS, SafeFetcher, is_refusal
@@ -150,7 +151,7 @@ def unavailable(provider: str, response: httpx2.Response, *, charged: bool = Fal
     )
 
 
-def may_have_charged(exc: ProviderError, *, title: str, max_charge: float, unit: str = "credits") -> ProviderError:
+def may_have_charged(exc: ProviderError, *, title: str, max_charge: float, unit: str = "credit") -> ProviderError:
     """Mark `exc` (a paid submission that may have run) as possibly charged, at most `max_charge`.
 
     The message then says what may have been charged, how much at most, and how to check.
@@ -158,7 +159,7 @@ def may_have_charged(exc: ProviderError, *, title: str, max_charge: float, unit:
     exc.charged = True
     exc.max_charge = max_charge
     note = (
-        f" {title} may have charged for this request (at most {max_charge:g} {unit}): run check_credits to see "
+        f" {title} may have charged for this request (at most {amount(max_charge, unit)}): run check_credits to see "
         "the balance before trying again."
     )
     if "check_credits" not in exc.message:

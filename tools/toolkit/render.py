@@ -17,6 +17,7 @@ from mcp_types import CallToolResult, ContentBlock, ImageContent, ResourceLink, 
 from pydantic import BaseModel, Field
 
 from tools.core import images
+from tools.core.budget import amount
 from tools.core.jobs import Job, JobState
 from tools.core.previews import Preview
 from tools.core.results import ResultRecord
@@ -78,7 +79,7 @@ def _credits(job: Job) -> str:
         return "no credits charged"
     basis = job.details.get("credits_basis", "reported")
     said = {"estimated": ", estimated: the provider did not report it", "documented": ", its documented price"}
-    return f"{job.credits_charged:g} credits{said.get(basis, '')}"
+    return f"{amount(job.credits_charged)}{said.get(basis, '')}"
 
 
 def summary(job: Job, records: list[ResultRecord]) -> str:

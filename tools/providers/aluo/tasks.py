@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from tools.core.budget import amount
 from tools.core.errors import ProviderError, ProviderUnavailable, RateLimited
 from tools.providers.aluo.spec import Basis
 from tools.providers.aluo.wire import PROVIDER, TITLE, AluoWire, Envelope, failed, result_url, timings
@@ -94,7 +95,7 @@ class AluoTasks(AluoWire):
             cause = poll.error.message if poll.error else "no answer"
             return ProviderUnavailable(
                 f"Lost contact with Aluo while its {noun} task {task_id} was running ({cause}). The task may "
-                f"still finish and charge (at most {price[0]:g} credits); run check_credits before running it again.",
+                f"still finish and charge (at most {amount(price[0])}); run check_credits before running it again.",
                 provider=PROVIDER,
                 charged=True,
                 retryable=True,
@@ -104,7 +105,7 @@ class AluoTasks(AluoWire):
         def too_long(elapsed: float) -> ProviderError:
             return ProviderUnavailable(
                 f"Aluo's {noun} task {task_id} has not finished after {elapsed:.0f} s, so this server stopped "
-                f"waiting (PHOTO_MCP_ALUO_MAX_WAIT). It may still finish and charge (at most {price[0]:g} credits); "
+                f"waiting (PHOTO_MCP_ALUO_MAX_WAIT). It may still finish and charge (at most {amount(price[0])}); "
                 "run check_credits before running it again.",
                 provider=PROVIDER,
                 charged=True,

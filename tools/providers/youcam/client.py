@@ -268,7 +268,7 @@ class YouCamClient(YouCamCatalog):
             if charged:  # already recorded by the run before a restart
                 raise
             # The task may have succeeded (and been charged) before the status answers broke off.
-            raise may_have_charged(exc, title="YouCam", max_charge=self._cost(slug), unit="units") from None
+            raise may_have_charged(exc, title="YouCam", max_charge=self._cost(slug), unit="unit") from None
         return await self._finish(slug, done.body, hooks, charged=charged)
 
     def _cost(self, slug: str) -> float:
