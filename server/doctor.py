@@ -10,6 +10,7 @@ import httpx2
 from server.auth import oauth_report
 from server.config import mask
 from tools.core.db import database_report
+from tools.core.lease import servers_report
 from tools.core.settings import Settings
 from tools.providers import REGISTRY
 
@@ -38,6 +39,9 @@ async def run_doctor(settings: Settings) -> int:
     print("photo-mcp doctor")
     print(f"  data dir:      {settings.data_dir}")
     for line in database_report(settings.data_dir.expanduser() / "photo-mcp.sqlite3"):
+        print("  " + line)
+    data_dir = settings.data_dir.expanduser()
+    for line in servers_report(data_dir / "photo-mcp.sqlite3", data_dir / "servers", ttl=settings.lease_seconds):
         print("  " + line)
     print(f"  output dir:    {out_dir} ({'writable' if writable else 'NOT WRITABLE'})")
     print(f"  allowed dirs:  {', '.join(str(d) for d in settings.effective_allowed_dirs)}")

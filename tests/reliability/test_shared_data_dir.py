@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.fakes.images import image_bytes
 from tests.fakes.loopback import serve
 from tests.fakes.removedo import FakeRemovedo
 from tests.reliability import ServerProcess, killable_stdio, result_files, temp_files
+from tests.support import server_env
 from tools.core.results import TEMP_PREFIX
 
 SUBMIT, POLL = "/api/v1/remove-bg", "/api/v1/jobs/"
@@ -152,3 +154,27 @@ async def test_a_start_up_sweep_leaves_a_live_servers_temp_files_alone(tmp_path:
     async with photo_mcp(tmp_path) as (_, c):
         assert (await c.list_tools()).tools
         assert not in_progress.exists()  # its writer is gone now: swept
+
+
+async def doctor(tmp_path: Path) -> str:
+    """`photo-mcp doctor` on the same data dir, as a user runs it next to the servers."""
+    cmd = [sys.executable, "-m", "server", "doctor"]
+    with anyio.fail_after(60):
+        done = await anyio.run_process(cmd, env=server_env(tmp_path, PHOTO_MCP_LEASE_SECONDS="2"), cwd="/", check=False)
+    return done.stdout.decode()
+
+
+async def test_doctor_lists_the_servers_on_the_data_dir_and_which_are_gone(tmp_path: Path) -> None:
+    async with photo_mcp(tmp_path) as (_, a), photo_mcp(tmp_path) as (_, b):
+        assert (await a.list_tools()).tools and (await b.list_tools()).tools
+        report = await doctor(tmp_path)
+        assert "servers:       2 running on this data dir" in report
+        for server_id in server_ids(tmp_path):
+            line = report.split(f"  {server_id}: pid ", 1)[1].splitlines()[0]
+            assert line.endswith("; alive"), line
+    async with photo_mcp(tmp_path) as (crashed, c):
+        assert (await c.list_tools()).tools
+        (crashed_id,) = server_ids(tmp_path)  # the two before left cleanly: their rows are gone
+        await crashed.kill()  # its row stays (no other server is there to take over); its lock is free at once
+        line = (await doctor(tmp_path)).split(f"  {crashed_id}: pid ", 1)[1].splitlines()[0]
+        assert "gone" in line and "alive" not in line, line

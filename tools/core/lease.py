@@ -35,6 +35,23 @@ def new_server_id() -> str:
     return "s" + secrets.token_hex(5)
 
 
+def lock_free(lock_dir: Path | None, server_id: str) -> bool:
+    """Whether `server_id`'s lock file exists and nobody holds it (its process is gone)."""
+    if lock_dir is None or fcntl is None:
+        return False
+    try:
+        fd = os.open(lock_dir / f"{server_id}.lock", os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # held: that server is alive
+    finally:
+        os.close(fd)
+    return True
+
+
 class Lease:
     """This process's identity and lease; `alive(other)` tells whether another server still runs."""
 
@@ -76,23 +93,6 @@ class Lease:
             )
         )
 
-    def _lock_free(self, server_id: str) -> bool:
-        """Whether `server_id`'s lock file exists and nobody holds it (its process is gone)."""
-        if self.lock_dir is None or fcntl is None:
-            return False
-        path = self.lock_dir / f"{server_id}.lock"
-        try:
-            fd = os.open(path, os.O_RDWR)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return False  # held: that server is alive
-        finally:
-            os.close(fd)
-        return True
-
     def alive_sync(self, server_id: str | None) -> bool:
         """Whether the server `server_id` still runs (this one always does; None: an owner from
         before leases, counted as gone)."""
@@ -100,7 +100,7 @@ class Lease:
             return True
         if not server_id:
             return False
-        if self._lock_free(server_id):
+        if lock_free(self.lock_dir, server_id):
             return False
         row = self.db.call(lambda c: c.execute("SELECT heartbeat FROM servers WHERE id=?", (server_id,)).fetchone())
         return row is not None and row[0] >= time.time() - self.ttl
@@ -131,3 +131,31 @@ class Lease:
                 (self.lock_dir / f"{self.id}.lock").unlink(missing_ok=True)
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def servers_report(db_path: Path, lock_dir: Path, *, ttl: float = LEASE_TTL_S) -> list[str]:
+    """What `photo-mcp doctor` says about the servers on a data dir: each one's pid, host, last
+    heartbeat and unfinished jobs, and whether it still runs (checked read-only: nothing is taken over)."""
+    if not db_path.exists():
+        return []
+    try:
+        conn = sqlite3.connect(f"{db_path.as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            servers = conn.execute("SELECT id, pid, host, heartbeat FROM servers ORDER BY started_at").fetchall()
+            jobs = dict(
+                conn.execute("SELECT owner, COUNT(*) FROM jobs WHERE state IN ('queued','running') GROUP BY owner")
+            )
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return [f"servers:       cannot be read ({exc})"]
+    lines = [f"servers:       {len(servers)} running on this data dir" if servers else "servers:       none running"]
+    now = time.time()
+    for server_id, pid, host, beat in servers:
+        alive = not lock_free(lock_dir, server_id) and beat >= now - ttl  # as `Lease.alive_sync` decides
+        state = "alive" if alive else "gone (its jobs are taken over by the next server that starts)"
+        count = jobs.get(server_id, 0)
+        lines.append(
+            f"  {server_id}: pid {pid} on {host}, heartbeat {now - beat:.0f} s ago, {count} unfinished job(s); {state}"
+        )
+    return lines
