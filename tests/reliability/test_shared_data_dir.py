@@ -34,8 +34,8 @@ SUBMIT, POLL = "/api/v1/remove-bg", "/api/v1/jobs/"
 
 @asynccontextmanager
 async def photo_mcp(tmp_path: Path, **env: str) -> AsyncIterator[tuple[ServerProcess, Client]]:
-    lease = {"PHOTO_MCP_LEASE_SECONDS": "2"}
-    async with killable_stdio(tmp_path, **lease, **env) as (proc, streams), Client(nullcontext(streams)) as client:
+    env = {"PHOTO_MCP_LEASE_SECONDS": "2", **env}
+    async with killable_stdio(tmp_path, **env) as (proc, streams), Client(nullcontext(streams)) as client:
         yield proc, client
 
 
@@ -156,23 +156,27 @@ async def test_a_start_up_sweep_leaves_a_live_servers_temp_files_alone(tmp_path:
         assert not in_progress.exists()  # its writer is gone now: swept
 
 
+# A lease far longer than any stall of a busy machine: here a server is gone only when its lock is free.
+LONG_LEASE = {"PHOTO_MCP_LEASE_SECONDS": "300"}
+
+
 async def doctor(tmp_path: Path) -> str:
     """`photo-mcp doctor` on the same data dir, as a user runs it next to the servers."""
     cmd = [sys.executable, "-m", "server", "doctor"]
     with anyio.fail_after(60):
-        done = await anyio.run_process(cmd, env=server_env(tmp_path, PHOTO_MCP_LEASE_SECONDS="2"), cwd="/", check=False)
+        done = await anyio.run_process(cmd, env=server_env(tmp_path, **LONG_LEASE), cwd="/", check=False)
     return done.stdout.decode()
 
 
 async def test_doctor_lists_the_servers_on_the_data_dir_and_which_are_gone(tmp_path: Path) -> None:
-    async with photo_mcp(tmp_path) as (_, a), photo_mcp(tmp_path) as (_, b):
+    async with photo_mcp(tmp_path, **LONG_LEASE) as (_, a), photo_mcp(tmp_path, **LONG_LEASE) as (_, b):
         assert (await a.list_tools()).tools and (await b.list_tools()).tools
         report = await doctor(tmp_path)
         assert "servers:       2 running on this data dir" in report
         for server_id in server_ids(tmp_path):
             line = report.split(f"  {server_id}: pid ", 1)[1].splitlines()[0]
             assert line.endswith("; alive"), line
-    async with photo_mcp(tmp_path) as (crashed, c):
+    async with photo_mcp(tmp_path, **LONG_LEASE) as (crashed, c):
         assert (await c.list_tools()).tools
         (crashed_id,) = server_ids(tmp_path)  # the two before left cleanly: their rows are gone
         await crashed.kill()  # its row stays (no other server is there to take over); its lock is free at once
