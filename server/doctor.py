@@ -38,10 +38,10 @@ async def run_doctor(settings: Settings) -> int:
         writable = False
     print("photo-mcp doctor")
     print(f"  data dir:      {settings.data_dir}")
-    for line in database_report(settings.data_dir.expanduser() / "photo-mcp.sqlite3"):
-        print("  " + line)
     data_dir = settings.data_dir.expanduser()
-    for line in servers_report(data_dir / "photo-mcp.sqlite3", data_dir / "servers", ttl=settings.lease_seconds):
+    database = data_dir / "photo-mcp.sqlite3"
+    servers = servers_report(database, data_dir / "servers", ttl=settings.lease_seconds)
+    for line in [*database_report(database), *servers]:
         print("  " + line)
     print(f"  output dir:    {out_dir} ({'writable' if writable else 'NOT WRITABLE'})")
     print(f"  allowed dirs:  {', '.join(str(d) for d in settings.effective_allowed_dirs)}")

@@ -28,7 +28,7 @@ from tools.core.errors import InvalidInput, JobFailed, ProviderError, StorageFul
 from tools.core.fetch import SafeFetcher
 from tools.core.jobs import JobContext, JobManager, Outcome
 from tools.core.lease import Lease
-from tools.core.previews import Preview, PreviewCache, probe_and_preview
+from tools.core.previews import Preview, PreviewCache, made_at_save, probe_and_preview
 from tools.core.refs import ImageResolver
 from tools.core.results import ResultRecord, ResultStore
 from tools.core.settings import Settings
@@ -94,7 +94,7 @@ class Runtime:
         provider = job.job.provider
         # The inline preview is made now, with the probe, while the bytes are in hand (or was made
         # by the provider from its pixels): rendering the result then decodes nothing again.
-        side = self.settings.preview_size if self.settings.preview == "preview" else None
+        side = made_at_save(self.settings)
         infos: list[images.ImageInfo] = []
         shown: list[Preview | None] = []
         for out in outputs:

@@ -41,12 +41,24 @@ def test_pixels_with_alpha_saved_as_jpeg_preview_as_the_flat_jpeg_shows() -> Non
     assert min(corner) > 240  # the transparent corner is white, as in the saved JPEG
 
 
-def test_the_cache_hands_a_preview_over_once_and_forgets_the_oldest() -> None:
-    cache = previews.PreviewCache(entries=2)
-    for i in "abc":
-        cache.put(i, previews.Preview(8, i.encode(), "image/png"))
-    assert set(cache.take(["a", "b", "c"])) == {"b", "c"}  # "a" was evicted
-    assert cache.take(["b", "c"]) == {}
+async def test_a_result_asked_for_again_later_still_shows_its_preview(tmp_path: Path) -> None:
+    """The preview made at save is handed to the first result; `get_job` afterwards shows the
+    same picture, made from the saved file."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "photo.png").write_bytes(image_bytes(900, 600, "png"))
+    async with Client(build_server(make_settings(tmp_path, allowed_dirs=[work]))) as client:
+        first = await client.call_tool("resize_image", {"image": str(work / "photo.png"), "max_side": 800})
+        again = await client.call_tool("get_job", {"job_id": first.structured_content["job_id"]})
+    assert not first.is_error and not again.is_error, (first.content, again.content)
+    shown = [
+        Image.open(io.BytesIO(base64.b64decode(block.data))).convert("RGB")
+        for result in (first, again)
+        for block in result.content
+        if block.type == "image"
+    ]
+    assert len(shown) == 2 and shown[0].size == shown[1].size == (512, 341)
+    assert _diff(shown[0], shown[1]) < 3
 
 
 async def test_a_local_edit_shows_the_saved_file_inline(tmp_path: Path) -> None:

@@ -188,7 +188,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")  # the WAL shrinks back after a checkpoint
-        conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run in a worker (`Database._checkpoint`)
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run in a worker (`Database._checkpoint_if_due`)
         if conn.execute("PRAGMA application_id").fetchone()[0] == 0:
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
         conn.executescript(_SCHEMA)
@@ -359,9 +359,12 @@ class Database:
             self._lock.release()
         return True, out
 
+    def _checkpoint_due(self) -> bool:
+        return self._conn.total_changes - self._checkpointed >= CHECKPOINT_CHANGES
+
     async def _checkpoint_when_due(self) -> None:
         # The checkpoint fsyncs: in a worker, paid by the call that crossed the mark.
-        if self._conn.total_changes - self._checkpointed >= CHECKPOINT_CHANGES:
+        if self._checkpoint_due():
             await anyio.to_thread.run_sync(self._checkpoint_locked)
 
     def _checkpoint_locked(self) -> None:
@@ -370,7 +373,7 @@ class Database:
 
     def _checkpoint_if_due(self) -> None:
         """Copy the WAL back into the database once enough has changed (holding the lock, off the loop)."""
-        if self._conn.total_changes - self._checkpointed >= CHECKPOINT_CHANGES:
+        if self._checkpoint_due():
             self._checkpointed = self._conn.total_changes
             try:
                 self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")

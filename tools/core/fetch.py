@@ -100,10 +100,10 @@ def is_refusal(exc: BaseException) -> bool:
     return isinstance(exc, _Refused)
 
 
-def _connect_error(exc: BaseException) -> bool:
-    """Whether `exc` is httpcore2's ConnectError (none can exist before httpcore2 is imported)."""
+def _connect_errors() -> tuple[type[Exception], ...]:
+    """httpcore2's ConnectError once it is loaded (none can be raised before)."""
     httpcore2 = sys.modules.get("httpcore2")
-    return httpcore2 is not None and isinstance(exc, httpcore2.ConnectError)
+    return (httpcore2.ConnectError,) if httpcore2 is not None else ()
 
 
 class GuardedBackend:
@@ -278,12 +278,8 @@ class SafeFetcher:
             raise refused(exc.host) from None
         except _Failed as exc:
             raise unreachable(exc.host) from None
-        except (TimeoutError, httpx2.HTTPError, OSError):
+        except (TimeoutError, httpx2.HTTPError, OSError, *_connect_errors()):
             raise unreachable(host) from None
-        except Exception as exc:
-            if _connect_error(exc):
-                raise unreachable(host) from None
-            raise
 
     async def _fetch(self, url: str) -> tuple[bytes, str | None]:
         for _ in range(MAX_REDIRECTS + 1):

@@ -21,7 +21,15 @@ from tools.core.errors import InvalidInput
 if TYPE_CHECKING:
     from PIL import Image
 
+    from tools.core.settings import Settings
+
 CACHE_ENTRIES = 64  # previews are tens of KB: a few MB at most, for results not yet rendered
+
+
+def made_at_save(settings: Settings) -> int | None:
+    """The side of the preview to make when a result is saved: the configured one in "preview"
+    mode; None for "none" (nothing shown) and "full" (the file itself is shown)."""
+    return settings.preview_size if settings.preview == "preview" else None
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,7 @@ class LocalProvider:
 
     @classmethod
     def from_settings(cls, settings: Settings, **_: Any) -> LocalProvider:
-        return cls(settings.max_pixels, preview_side=settings.preview_size if settings.preview == "preview" else None)
+        return cls(settings.max_pixels, preview_side=previews.made_at_save(settings))
 
     async def __aenter__(self) -> LocalProvider:
         return self
