@@ -177,6 +177,8 @@ async def _stdio_until_interrupted(server: Any, banner: bool) -> None:
     """
     import signal
 
+    from server.stdio import run_stdio
+
     async with anyio.create_task_group() as tg:
 
         async def stop_on_sigint(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -195,7 +197,7 @@ async def _stdio_until_interrupted(server: Any, banner: bool) -> None:
             os._exit(130)
 
         await tg.start(stop_on_sigint)  # serve only once Ctrl-C is handled
-        await server.run_stdio_async()
+        await run_stdio(server)
         tg.cancel_scope.cancel()
 
 
