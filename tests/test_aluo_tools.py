@@ -334,6 +334,8 @@ async def test_a_cdn_error_page_is_not_saved_and_the_charge_is_recorded_once(tmp
         spent = (await credits(client))["spent_today_here"]
     assert "not an image" in error_text(result)
     assert result.structured_content["credits"]["charged"] == 40 and spent == 40 and len(fake.charges) == 1
+    # The page was written while it was probed; nothing of it is left, under any name.
+    assert [p.name for p in (tmp_path / "data" / "results").iterdir()] == []
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import functools
 import importlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +30,7 @@ from tools.core.jobs import JobContext, JobManager, Outcome
 from tools.core.lease import Lease
 from tools.core.previews import Preview, PreviewCache, made_at_save, probe_and_preview
 from tools.core.refs import ImageResolver
-from tools.core.results import ResultRecord, ResultStore
+from tools.core.results import ResultRecord, ResultStore, Staged
 from tools.core.settings import Settings
 from tools.core.webhooks import WebhookHub
 from tools.providers.base import ProviderImage
@@ -92,25 +92,6 @@ class Runtime:
                 was saved of them is removed again).
         """
         provider = job.job.provider
-        # The inline preview is made now, with the probe, while the bytes are in hand (or was made
-        # by the provider from its pixels): rendering the result then decodes nothing again.
-        side = made_at_save(self.settings)
-        infos: list[images.ImageInfo] = []
-        shown: list[Preview | None] = []
-        for out in outputs:
-            try:
-                info, made = await images.in_worker(
-                    probe_and_preview, out.data, self.settings.max_pixels, None if out.preview else side
-                )
-                infos.append(info)
-                shown.append(out.preview or made)
-            except InvalidInput:
-                raise ProviderError(
-                    f"{provider} returned a result that is not an image; it may have charged for the job. "
-                    "Try again, or use another provider.",
-                    provider=provider,
-                    charged=providers.info(provider).paid,
-                ) from None
         lineage = job.job.lineage
         total, limit = sum(len(out.data) for out in outputs), self.store.max_result_bytes
         if limit is not None and total > limit:
@@ -119,23 +100,77 @@ class Runtime:
                 "(PHOTO_MCP_MAX_RESULT_MB); nothing was saved. Ask for a smaller size, or JPEG/WebP output."
                 + (" The provider may have charged for the job." if providers.info(provider).paid else "")
             )
+        side = made_at_save(self.settings)
+        staged: list[Staged] = []
+        facts: list[tuple[images.ImageInfo, Preview | None]] = []
+        try:
+            for out in outputs:
+                try:
+                    (info, made), file = await self._probed_while_staged(out, side)
+                except InvalidInput:
+                    raise ProviderError(
+                        f"{provider} returned a result that is not an image; it may have charged for the job. "
+                        "Try again, or use another provider.",
+                        provider=provider,
+                        charged=providers.info(provider).paid,
+                    ) from None
+                staged.append(file)
+                facts.append((info, out.preview or made))
+        except BaseException:
+            await self.store.unstage(staged)
+            raise
         saved: list[ResultRecord] = []
         try:
-            for out, info in zip(outputs, infos, strict=True):
+            for out, file, (info, _) in zip(outputs, staged, facts, strict=True):
                 meta = dict(out.meta) | ({"provider_ref": out.ref} if out.ref else {})
                 saved.append(
-                    await self.store.save(
-                        out.data, mime_type=info.mime_type, width=info.width, height=info.height, lineage=lineage,
+                    await self.store.publish(
+                        file, mime_type=info.mime_type, width=info.width, height=info.height, lineage=lineage,
                         meta=meta,
                     )
                 )  # fmt: skip
         except BaseException:
+            await self.store.unstage(staged[len(saved) + 1 :])  # the one that failed removed itself
             await self.store.discard(saved)  # all of a call's outputs, or none
             raise
-        for record, preview in zip(saved, shown, strict=True):
+        for record, (_, preview) in zip(saved, facts, strict=True):
             if preview is not None:
                 self.previews.put(record.id, preview)
         return saved
+
+    async def _probed_while_staged(
+        self, out: ProviderImage, side: int | None
+    ) -> tuple[tuple[images.ImageInfo, Preview | None], Staged]:
+        """Probe `out` (and make its preview, unless it has one) while its file is written and
+        fsync'd: one waits for a core, the other for the disk.
+
+        Raises:
+            InvalidInput: it is not an image (its staged file is removed).
+            StorageFull: as `ResultStore.stage`.
+        """
+        done: dict[str, Any] = {}
+
+        async def settle(name: str, work: Callable[[], Awaitable[Any]]) -> None:
+            try:
+                done[name] = await work()
+            except Exception as exc:  # raised below, once both halves are over
+                done[name] = exc
+
+        probe = functools.partial(
+            images.in_worker, probe_and_preview, out.data, self.settings.max_pixels, None if out.preview else side
+        )
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(settle, "file", functools.partial(self.store.stage, out.data))
+                await settle("facts", probe)
+            for name in ("facts", "file"):
+                if isinstance(done[name], Exception):
+                    raise done[name]
+        except BaseException:
+            if isinstance(done.get("file"), Staged):
+                await self.store.unstage([done["file"]])
+            raise
+        return done["facts"], done["file"]
 
     async def resume(self, job: JobContext) -> Outcome:
         """Continue a job a previous run left unfinished, through its provider; never re-submit.

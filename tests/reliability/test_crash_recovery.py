@@ -265,7 +265,7 @@ async def test_sigkill_during_a_slow_result_download_leaves_no_file_and_the_rest
 _WRITER = """
 import os, sys, time
 from pathlib import Path
-from tools.core.results import write_atomic
+from tools.core.storage import write_atomic
 
 def pause(fd):
     print("in-fsync", flush=True)

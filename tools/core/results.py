@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import secrets
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,106 +25,31 @@ from tools.core.db import Database, storage_failure
 from tools.core.echo import quoted
 from tools.core.errors import NotFound, StorageFull
 from tools.core.principals import CALLER, Owner, owned, owner_of, visible_to
-from tools.core.storage import TEMP_PREFIX, make_room, mb, sweep_temp_files, write_atomic
+from tools.core.resultrecord import (
+    EXTENSIONS,
+    RESULT_URI_PREFIX,
+    UPLOAD_OPERATION,
+    UPLOAD_URI_PREFIX,
+    Lineage,
+    ResultRecord,
+    readable,
+    row_to_record,
+)
+from tools.core.storage import TEMP_PREFIX, make_room, mb, sweep_temp_files, write_temp
 
 log = logging.getLogger("photo_mcp.results")
-
-RESULT_URI_PREFIX = "photo://results/"
-# Pictures the user handed over (the viewer's drop zone, an upload URL): stored and indexed like
-# results, as operation "upload", and addressed as photo://uploads/{id}.
-UPLOAD_URI_PREFIX = "photo://uploads/"
-UPLOAD_OPERATION = "upload"
-EXTENSIONS = {
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "image/webp": "webp",
-    "image/gif": "gif",
-    "image/tiff": "tiff",
-}
-
-
-@dataclass(frozen=True)
-class Lineage:
-    """Where a result comes from: the job's operation, the provider that actually ran, its inputs."""
-
-    operation: str
-    provider: str
-    job_id: str | None = None
-    inputs: list[str] = field(default_factory=list)
-    principal: str | None = None  # whose it is (tools/core/principals.py)
-
-
-@dataclass(frozen=True)
-class ResultRecord:
-    id: str
-    path: Path
-    mime_type: str
-    bytes: int
-    width: int
-    height: int
-    operation: str
-    provider: str
-    job_id: str | None = None
-    inputs: list[str] = field(default_factory=list)
-    meta: dict[str, Any] = field(default_factory=dict)
-    created_at: float = 0.0
-    principal: str | None = None
-
-    @property
-    def is_upload(self) -> bool:
-        return self.operation == UPLOAD_OPERATION
-
-    @property
-    def uri(self) -> str:
-        return (UPLOAD_URI_PREFIX if self.is_upload else RESULT_URI_PREFIX) + self.id
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-
-def _row_to_record(row: Any) -> ResultRecord:
-    """The record of an index row.
-
-    Raises:
-        ValueError, TypeError: the row is damaged (bad JSON, a value of the wrong type).
-    """
-    inputs, meta = json.loads(row["inputs"]), json.loads(row["meta"])
-    if not isinstance(inputs, list) or not isinstance(meta, dict):
-        raise TypeError("inputs/meta are not a list/an object")
-    texts = [row[k] for k in ("id", "path", "mime_type", "operation", "provider")]
-    if not all(isinstance(t, str) for t in texts) or not isinstance(row["job_id"], str | None):
-        raise TypeError("a text column holds a non-text value")
-    return ResultRecord(
-        id=row["id"],
-        path=Path(row["path"]),
-        mime_type=row["mime_type"],
-        bytes=int(row["bytes"]),
-        width=int(row["width"]),
-        height=int(row["height"]),
-        operation=row["operation"],
-        provider=row["provider"],
-        job_id=row["job_id"],
-        inputs=inputs,
-        meta=meta,
-        created_at=float(row["created_at"]),
-        principal=row["principal"] if "principal" in row.keys() else None,  # noqa: SIM118 - sqlite3.Row
-    )
-
-
-def _readable(rows: list[Any]) -> list[ResultRecord]:
-    records = []
-    for row in rows:
-        try:
-            records.append(_row_to_record(row))
-        except (ValueError, TypeError, KeyError) as exc:  # one damaged row must not hide the others
-            log.error("Skipped result %r: its index row cannot be read (%s).", row["id"], exc)
-    return records
-
 
 # The names `save` gives result files: <YYYYmmdd-HHMMSS>-<operation>-<12 hex id>.<ext>
 _RESULT_NAME = re.compile(r"^\d{8}-\d{6}-(?P<operation>[A-Za-z0-9_]+)-(?P<id>[0-9a-f]{12})\.(?P<ext>[a-z]+)$")
 _MIME_OF_EXT = {ext: mime for mime, ext in EXTENSIONS.items()}
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A result's bytes written and fsync'd under a temp name (`ResultStore.stage`), not yet a result."""
+
+    temp: Path
+    bytes: int
 
 
 class ResultStore:
@@ -171,6 +97,17 @@ class ResultStore:
             StorageFull: the file or its row cannot be written (nothing is left behind), or it is
                 larger than one result or the whole quota may be.
         """
+        staged = await self.stage(data)
+        return await self.publish(staged, mime_type=mime_type, width=width, height=height, lineage=lineage, meta=meta)
+
+    async def stage(self, data: bytes) -> Staged:
+        """Make room for `data` under the quota and write it, fsync'd, to a temp file nobody sees:
+        the slow half of `save`, which can run while the caller still looks at the bytes. Each
+        staged file is then `publish`ed or `unstage`d.
+
+        Raises:
+            StorageFull: as `save`.
+        """
         if self.max_result_bytes is not None and len(data) > self.max_result_bytes:
             raise StorageFull(
                 f"The result would be {mb(len(data))}, more than the {mb(self.max_result_bytes)} one call may write "
@@ -181,6 +118,31 @@ class ResultStore:
                 await make_room(self.db, self.directory, self.max_bytes, len(data), _RESULT_NAME)
             except sqlite3.Error as exc:
                 raise self._full(exc, "the quota clean-up") from exc
+        try:
+            # Shielded: a cancelled caller must still learn the temp file's name, to remove it.
+            with anyio.CancelScope(shield=True):
+                temp = await anyio.to_thread.run_sync(
+                    lambda: write_temp(self.directory, data, server_id=self.server_id)
+                )
+        except OSError as exc:
+            raise self._full(exc, "its file") from exc
+        return Staged(temp, len(data))
+
+    async def publish(
+        self,
+        staged: Staged,
+        *,
+        mime_type: str,
+        width: int,
+        height: int,
+        lineage: Lineage,
+        meta: dict[str, Any] | None = None,
+    ) -> ResultRecord:
+        """Give a staged file its result name and its index row: the result exists from here on.
+
+        Raises:
+            StorageFull: the rename or the row failed (the file is removed again).
+        """
         result_id = secrets.token_hex(6)
         ext = EXTENSIONS.get(mime_type, "bin")
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -189,7 +151,7 @@ class ResultStore:
             id=result_id,
             path=path,
             mime_type=mime_type,
-            bytes=len(data),
+            bytes=staged.bytes,
             width=width,
             height=height,
             operation=lineage.operation,
@@ -201,9 +163,10 @@ class ResultStore:
             principal=lineage.principal,
         )
         try:
-            # No temp file is left on failure.
-            await anyio.to_thread.run_sync(lambda: write_atomic(path, data, server_id=self.server_id))
+            # A rename within one directory: metadata only, done on the loop like a SQLite commit.
+            os.replace(staged.temp, path)
         except OSError as exc:
+            await self.unstage([staged])
             raise self._full(exc, "its file") from exc
         try:
             await self._insert(record)
@@ -214,6 +177,12 @@ class ResultStore:
                 raise self._full(exc, "its index row") from exc
             raise
         return record
+
+    async def unstage(self, staged: list[Staged]) -> None:
+        """Remove staged files that will not be published."""
+        with anyio.CancelScope(shield=True):
+            for s in staged:
+                await anyio.to_thread.run_sync(lambda p=s.temp: p.unlink(missing_ok=True))
 
     def _full(self, exc: OSError | sqlite3.Error, what: str) -> Exception:
         """`StorageFull` for a disk-full/read-only failure (logged with its traceback), else `exc`."""
@@ -297,7 +266,7 @@ class ResultStore:
                 "(resources/list shows recent ones)."
             )
         try:
-            record = _row_to_record(row)
+            record = row_to_record(row)
         except (ValueError, TypeError, KeyError) as exc:
             raise NotFound(f"Result {result_id!r} is indexed, but its index row cannot be read ({exc}).") from None
         if not record.path.exists():
@@ -315,7 +284,7 @@ class ResultStore:
                 f"SELECT * FROM results WHERE {mine} ORDER BY created_at DESC LIMIT ?", (*who, limit)
             ).fetchall()
         )
-        return _readable(rows)
+        return readable(rows)
 
     async def rebuild_index(self) -> int:
         """Index the result files in the output dir that the index does not know (after a
@@ -370,4 +339,8 @@ class ResultStore:
         return record, data
 
 
-__all__ = ["TEMP_PREFIX", "Lineage", "ResultRecord", "ResultStore", "sweep_temp_files", "write_atomic"]
+# The record's names stay importable from here, where the store that makes records lives.
+__all__ = [
+    "EXTENSIONS", "RESULT_URI_PREFIX", "TEMP_PREFIX", "UPLOAD_URI_PREFIX", "Lineage", "ResultRecord", "ResultStore",
+    "Staged", "sweep_temp_files",
+]  # fmt: skip

@@ -47,18 +47,32 @@ def write_atomic(path: Path, data: bytes, *, server_id: str | None = None) -> No
     Raises:
         OSError: if the directory is not writable or the disk is full.
     """
+    tmp = write_temp(path.parent, data, server_id=server_id, suffix=path.suffix)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_temp(directory: Path, data: bytes, *, server_id: str | None = None, suffix: str = "") -> Path:
+    """Write `data` to a new owner-only temp file in `directory`, fsync'd: renaming it then
+    publishes the whole file at once. Nothing is left behind if it fails.
+
+    Raises:
+        OSError: if the directory is not writable or the disk is full.
+    """
     prefix = TEMP_PREFIX + (f"{server_id}-" if server_id else "")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=suffix)  # mode 0600
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
 
 
 def sweep_temp_files(directory: Path, alive: Callable[[str | None], bool] | None = None) -> None:

@@ -33,7 +33,7 @@ from tools.core.errors import (
     ProviderError,
     ProviderUnavailable,
 )
-from tools.core.results import write_atomic
+from tools.core.storage import write_atomic
 from tools.providers.http import RetryPolicy, retry_after, send, unavailable
 from tools.providers.keys import Scrubber
 from tools.providers.youcam.limits import Kind, RateLimiter, Ticket
