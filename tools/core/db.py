@@ -285,13 +285,22 @@ class Database:
                 self._conn = _connect(path)
         self._lock = threading.Lock()
         self._checkpointed = self._conn.total_changes
+        self._waits = True  # the connection's busy timeout: BUSY_TIMEOUT_S (True) or 0, set as needed
 
     def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(connection)` under the lock, in the calling thread."""
         with self._lock:
+            self._wait_when_busy(True)
             out = fn(self._conn)
             self._checkpoint_if_due()
             return out
+
+    def _wait_when_busy(self, wait: bool) -> None:
+        """Set the busy timeout (holding the lock): only when it changes, as calls on the loop
+        (never waiting) and in workers (waiting) mostly come in runs."""
+        if self._waits != wait:
+            self._conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000) if wait else 0}")
+            self._waits = wait
 
     async def run(self, fn: Callable[[sqlite3.Connection], T], *, scan: bool = False) -> T:
         """Run `fn(connection)`: on the loop if it can begin at once, else in a worker thread.
@@ -307,6 +316,7 @@ class Database:
         """Run `fn(connection)` in one `BEGIN IMMEDIATE` transaction: no other connection, in
         this process or another, writes between its reads and its writes. Rolled back if `fn` raises."""
         with self._lock:
+            self._wait_when_busy(True)
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 out = fn(self._conn)
@@ -339,22 +349,19 @@ class Database:
             return False, None
         conn = self._conn
         try:
-            conn.execute("PRAGMA busy_timeout=0")
+            self._wait_when_busy(False)
+            conn.execute(begin)
             try:
-                conn.execute(begin)
-                try:
-                    out = fn(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.OperationalError as exc:
-                if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF not in _BUSY:
-                    raise
-                return False, None
-            finally:
-                conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+                out = fn(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF not in _BUSY:
+                raise
+            return False, None
         finally:
             self._lock.release()
         return True, out
