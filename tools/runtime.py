@@ -12,7 +12,7 @@ import functools
 import importlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +23,7 @@ import httpx2
 from tools import providers
 from tools.core import images
 from tools.core.budget import Ledger
+from tools.core.concurrently import gather
 from tools.core.db import Database
 from tools.core.errors import InvalidInput, JobFailed, ProviderError, StorageFull
 from tools.core.fetch import SafeFetcher
@@ -148,29 +149,20 @@ class Runtime:
             InvalidInput: it is not an image (its staged file is removed).
             StorageFull: as `ResultStore.stage`.
         """
-        done: dict[str, Any] = {}
+        staged: list[Staged] = []  # the file as soon as it exists, to remove it if anything fails
 
-        async def settle(name: str, work: Callable[[], Awaitable[Any]]) -> None:
-            try:
-                done[name] = await work()
-            except Exception as exc:  # raised below, once both halves are over
-                done[name] = exc
+        async def stage() -> None:
+            staged.append(await self.store.stage(out.data))
 
         probe = functools.partial(
             images.in_worker, probe_and_preview, out.data, self.settings.max_pixels, None if out.preview else side
         )
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(settle, "file", functools.partial(self.store.stage, out.data))
-                await settle("facts", probe)
-            for name in ("facts", "file"):
-                if isinstance(done[name], Exception):
-                    raise done[name]
+            facts, _ = await gather(probe, stage)
         except BaseException:
-            if isinstance(done.get("file"), Staged):
-                await self.store.unstage([done["file"]])
+            await self.store.unstage(staged)
             raise
-        return done["facts"], done["file"]
+        return facts, staged[0]
 
     async def resume(self, job: JobContext) -> Outcome:
         """Continue a job a previous run left unfinished, through its provider; never re-submit.

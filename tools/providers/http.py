@@ -20,6 +20,7 @@ message (what may have been charged, at most how much, run check_credits).
 from __future__ import annotations
 
 import email.utils
+import functools
 import random
 import re
 import time
@@ -32,8 +33,9 @@ import anyio
 import httpx2
 
 from tools.core.budget import amount
+from tools.core.concurrently import gather
 from tools.core.echo import quoted
-from tools.core.errors import PhotoError, ProviderError, ProviderUnavailable, RateLimited
+from tools.core.errors import ProviderError, ProviderUnavailable, RateLimited
 from tools.core.fetch import MAX_REDIRECTS, SafeFetcher, is_refusal
 
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
@@ -249,21 +251,17 @@ class ResultDownloads:
             ProviderError: a URL is refused (scheme, host, non-public address, redirects) or keeps failing.
         """
         base = self.base or str(http.base_url)
-        out: list[bytes] = [b""] * len(urls)
         # The fetcher's one guarded client, kept alive between calls: each of its connections was
         # checked when it was made (the checked address is the connected one), so reusing it is as
         # safe as a new one and saves a lookup, a connect and a close per result.
         client = http if self.fetcher is None else self.fetcher.client
-
-        async def one(i: int, url: str) -> None:
-            out[i] = await self._fetch(
-                client, http, urljoin(base, url) if base else url, provider=provider, policy=policy
+        fetches = [
+            functools.partial(
+                self._fetch, client, http, urljoin(base, url) if base else url, provider=provider, policy=policy
             )
-
-        async with anyio.create_task_group() as tg:
-            for i, url in enumerate(urls):
-                tg.start_soon(one, i, url)
-        return out
+            for url in urls
+        ]
+        return await gather(*fetches)
 
     def _api_origin(self, url: str) -> bool:
         if not self.base:
@@ -347,22 +345,6 @@ async def download_all(
     downloads = downloads or ResultDownloads(base=str(client.base_url))
     try:
         return await downloads.fetch_all(client, urls, provider=provider, policy=policy)
-    except BaseExceptionGroup as group:
-        first = _first_error(group)
-        if isinstance(first, ProviderError):
-            first.charged, first.max_charge = True, max_charge
-        raise first from None
     except ProviderError as exc:
         exc.charged, exc.max_charge = True, max_charge
         raise
-
-
-def _first_error(group: BaseExceptionGroup) -> BaseException:
-    leaves: list[BaseException] = []
-
-    def walk(g: BaseExceptionGroup) -> None:
-        for exc in g.exceptions:
-            walk(exc) if isinstance(exc, BaseExceptionGroup) else leaves.append(exc)
-
-    walk(group)
-    return next((e for e in leaves if isinstance(e, PhotoError)), leaves[0])
