@@ -6,6 +6,7 @@ import base64
 import io
 from pathlib import Path
 
+import pytest
 from mcp import Client
 from PIL import Image, ImageChops, ImageStat
 
@@ -13,6 +14,7 @@ from server.app import build_server
 from tests.conftest import make_settings
 from tests.fakes.images import image_bytes
 from tools.core import images, previews
+from tools.core.errors import InvalidInput
 
 
 def _diff(a: Image.Image, b: Image.Image) -> float:
@@ -23,7 +25,7 @@ def _diff(a: Image.Image, b: Image.Image) -> float:
 def test_a_preview_of_pixels_matches_the_preview_of_their_file() -> None:
     img = Image.open(io.BytesIO(image_bytes(1200, 800, "jpeg"))).convert("RGB")
     encoded = images.encode(img, "jpeg", quality=90)
-    from_pixels = previews.of_image(img, 512, encoded)
+    from_pixels = previews.of_image(img, 512, "jpeg")
     from_file, mime = images.preview(encoded, 512, 10**8)
     assert (from_pixels.mime_type, mime) == ("image/jpeg", "image/jpeg")
     a, b = Image.open(io.BytesIO(from_pixels.data)), Image.open(io.BytesIO(from_file))
@@ -33,12 +35,30 @@ def test_a_preview_of_pixels_matches_the_preview_of_their_file() -> None:
 
 def test_pixels_with_alpha_saved_as_jpeg_preview_as_the_flat_jpeg_shows() -> None:
     img = Image.open(io.BytesIO(image_bytes(300, 200, "png", transparent=True))).convert("RGBA")
-    as_png = previews.of_image(img, 128, images.encode(img, "png"))
-    as_jpeg = previews.of_image(img, 128, images.encode(img, "jpeg"))
+    as_png = previews.of_image(img, 128, "png")
+    as_jpeg = previews.of_image(img, 128, "jpeg")
     assert as_png.mime_type == "image/png" and Image.open(io.BytesIO(as_png.data)).mode == "RGBA"
     assert as_jpeg.mime_type == "image/jpeg"
     corner = Image.open(io.BytesIO(as_jpeg.data)).convert("RGB").getpixel((0, 0))
     assert min(corner) > 240  # the transparent corner is white, as in the saved JPEG
+
+
+def test_a_small_upright_png_or_jpeg_is_its_own_preview_once_its_pixels_decode() -> None:
+    for fmt in ("png", "jpeg"):
+        small = image_bytes(64, 48, fmt)
+        assert images.preview(small, 512, 10**8) == (small, f"image/{fmt}")
+    rotated = Image.open(io.BytesIO(image_bytes(64, 48, "jpeg")))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    rotated.save(buf, "JPEG", exif=exif.tobytes())
+    payload, _ = images.preview(buf.getvalue(), 512, 10**8)
+    assert Image.open(io.BytesIO(payload)).size == (48, 64)  # turned upright, so encoded again
+    big = image_bytes(600, 400, "png")
+    assert Image.open(io.BytesIO(images.preview(big, 512, 10**8)[0])).size == (512, 341)
+    cut = small[: len(small) // 2]  # a header that probes, pixels that do not decode
+    with pytest.raises(InvalidInput):
+        images.preview(cut, 512, 10**8)
 
 
 async def test_a_result_asked_for_again_later_still_shows_its_preview(tmp_path: Path) -> None:

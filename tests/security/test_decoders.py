@@ -126,6 +126,38 @@ def test_scans_are_counted_without_decoding() -> None:
     assert decoders.count_jpeg_scans(thumb_host.getvalue()) == 1
 
 
+def _baseline(mode: str = "RGB", side: int = 64) -> bytes:
+    buf = io.BytesIO()
+    Image.effect_noise((side, side), 60).convert(mode).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def test_only_a_sequential_jpeg_whose_first_scan_holds_every_component_skips_the_count() -> None:
+    for mode in ("RGB", "L", "CMYK"):
+        assert decoders.one_scan_jpeg(_baseline(mode)), mode
+    progressive = io.BytesIO()
+    Image.new("RGB", (64, 64), "teal").save(progressive, "JPEG", progressive=True)
+    assert not decoders.one_scan_jpeg(progressive.getvalue())
+    data = _baseline()
+    sos = data.index(b"\xff\xda")
+    # A first scan of one component out of three: later scans would each decode again.
+    assert not decoders.one_scan_jpeg(data[: sos + 4] + b"\x01" + data[sos + 5 :])
+    # More header segments than any encoder writes, or a header cut short: counted instead.
+    assert not decoders.one_scan_jpeg(data[:2] + b"\xff\xfe\x00\x02" * 100 + data[2:])
+    assert not decoders.one_scan_jpeg(data[: sos + 3])
+
+
+def test_scans_appended_to_a_baseline_jpeg_stop_the_decoder_at_the_second() -> None:
+    """libjpeg expects the end of the image after a sequential frame's only scan: a second one
+    is an error at once, so hundreds appended cost nothing, and such a file is never counted."""
+    data = _baseline(side=1500)
+    sos, eoi = data.index(b"\xff\xda"), data.rindex(b"\xff\xd9")
+    bomb = data[:eoi] + data[sos:eoi] * 300 + data[eoi:]
+    assert decoders.count_jpeg_scans(bomb) == 301 and decoders.one_scan_jpeg(bomb)
+    with pytest.raises(InvalidInput, match="truncated or corrupt"):
+        images.decode(bomb, MAX)
+
+
 def test_a_scan_bomb_is_refused_before_decoding_and_a_normal_progressive_jpeg_is_not() -> None:
     with pytest.raises(InvalidInput, match="3010 scans"):
         images.probe(scan_bomb(), MAX)

@@ -99,6 +99,36 @@ def count_jpeg_scans(data: bytes) -> int:
     return scans
 
 
+_SEQUENTIAL_SOF = (0xC0, 0xC1)  # baseline and extended sequential, Huffman-coded
+_OTHER_SOF = frozenset({0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+_HEADER_SEGMENTS = 64  # real headers have a dozen; a file of empty segments goes to the count instead
+
+
+def one_scan_jpeg(data: bytes) -> bool:
+    """Whether the JPEG in `data` can only ever decode one scan: a sequential frame whose first
+    scan holds every component. libjpeg then expects the end of the image, and stops with an
+    error at any second scan (JERR_EOI_EXPECTED), so no scan count can make it slow. Reads the
+    header segments only (by their lengths, up to the first scan); False when unsure.
+    """
+    pos, size, components = 2, len(data), None
+    for _ in range(_HEADER_SEGMENTS):
+        while pos < size and data[pos] == 0xFF and pos + 1 < size and data[pos + 1] == 0xFF:
+            pos += 1  # fill bytes
+        if pos + 4 > size or data[pos] != 0xFF:
+            return False
+        marker, length = data[pos + 1], int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker in _OTHER_SOF:
+            return False  # progressive, lossless, hierarchical or arithmetic: counted instead
+        if marker in _SEQUENTIAL_SOF and pos + 10 <= size:
+            components = data[pos + 9]  # length(2) precision(1) height(2) width(2) → Nf
+        elif marker == 0xDA:
+            return components is not None and pos + 5 <= size and data[pos + 4] == components
+        elif length < 2 or marker in (0xD8, 0xD9) or 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            return False  # not a header segment here: leave it to the count
+        pos += 2 + length
+    return False
+
+
 def check_jpeg_scans(data: bytes, pixels: int) -> None:
     """Refuse a JPEG whose scan count makes decoding absurdly expensive.
 

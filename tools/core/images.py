@@ -26,6 +26,7 @@ from tools.core.decoders import (
     accepted_formats,
     accepted_names,
     check_jpeg_scans,
+    one_scan_jpeg,
     refused_format,
 )
 from tools.core.echo import shorten
@@ -93,6 +94,7 @@ class ImageInfo:
     has_alpha: bool
     transposed: bool  # EXIF orientation other than "normal"
     bytes: int
+    mode: str = ""  # Pillow's pixel mode, as stored
 
 
 def _register_heif_if_needed(data: bytes) -> None:
@@ -130,10 +132,11 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
             f"The image is {w}×{h} = {w * h / 1e6:.0f} MP, above the {max_pixels / 1e6:.0f} MP safety limit "
             "(PHOTO_MCP_MAX_PIXELS). Downscale it first."
         )
-    if img.format in ("JPEG", "MPO"):
-        # Every scan starts with the bytes FF DA, so their count (at C speed, ~1 ms for 5 MB) bounds
+    if img.format in ("JPEG", "MPO") and not (img.format == "JPEG" and one_scan_jpeg(data)):
+        # Every scan starts with the bytes FF DA, so their count (at C speed, ~1 ms per MB) bounds
         # the scan count from above: only a JPEG that might be refused walks its markers (the walk
-        # costs 20-150 ms on a 24 MP photo, and a call opens its input several times).
+        # costs 20-150 ms on a 24 MP photo, and a call opens its input several times). A camera's
+        # baseline JPEG needs neither: its header shows it cannot decode a second scan.
         bound = data.count(b"\xff\xda")
         if bound > MAX_JPEG_SCANS or bound * w * h > MAX_JPEG_SCAN_PIXELS:
             check_jpeg_scans(data, w * h)
@@ -187,6 +190,7 @@ def probe(data: bytes, max_pixels: int) -> ImageInfo:
         has_alpha=has_alpha,
         transposed=orientation != 1,
         bytes=len(data),
+        mode=img.mode,
     )
 
 
@@ -354,19 +358,46 @@ def encode_under(img: Image.Image, fmt: str, max_bytes: int | None) -> bytes:
 
 def preview(data: bytes, max_side: int, max_pixels: int, *, compact: bool = False) -> tuple[bytes, str]:
     """A small inline preview: PNG when the image has alpha, else JPEG; `compact`: WebP with
-    alpha and a lower quality, for a result that must fit a byte budget.
+    alpha and a lower quality, for a result that must fit a byte budget. A small PNG or JPEG
+    that fits `max_side` is its own preview (its pixels are still decoded, to prove they are).
 
     Raises:
         InvalidInput: if the data is not a decodable image.
     """
-    img = decode(data, max_pixels, target_side=max_side, fast=True)
+    info = probe(data, max_pixels)
+    img = decode(data, max_pixels, target_side=max_side, fast=True)  # even when shown as is: it decodes
+    if not compact and _shown_as_is(info, max_side):
+        return data, info.mime_type
     if img.mode == "RGBA":
         return (encode(img, "webp", quality=70), "image/webp") if compact else (encode(img, "png"), "image/png")
     return encode(img, "jpeg", quality=70 if compact else 80), "image/jpeg"
 
 
+# The preview of an ordinary PNG or JPEG that already fits, upright and small, would be the same
+# picture encoded again: it is shown as it is. Anything else (CMYK, 16-bit, EXIF-rotated, large)
+# is encoded from its decoded pixels.
+_AS_IS_MODES = {"PNG": {"RGB", "RGBA", "L", "LA", "P"}, "JPEG": {"RGB", "L"}}
+_AS_IS_BYTES = 256 * 1024
+
+
+def _shown_as_is(info: ImageInfo, max_side: int) -> bool:
+    return (
+        info.mode in _AS_IS_MODES.get(info.format, ())
+        and max(info.width, info.height) <= max_side
+        and not info.transposed
+        and info.bytes <= _AS_IS_BYTES
+    )
+
+
 # Input formats whose encoding an edit keeps; anything else comes out as PNG.
 _KEEP_FORMAT = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp"}
+
+
+def format_like(img: Image.Image, original: bytes, max_pixels: int, fmt: str | None = None) -> str:
+    """The encoding `encode_like` gives an edit of `original`: `fmt`, else the original's
+    (PNG/JPEG/WebP, anything else PNG), except that transparency is never flattened into JPEG."""
+    chosen = fmt or _KEEP_FORMAT.get(probe(original, max_pixels).format, "png")
+    return "png" if chosen == "jpeg" and img.mode == "RGBA" and fmt is None else chosen
 
 
 def encode_like(
@@ -385,10 +416,16 @@ def encode_like(
     Raises:
         InvalidInput: `max_bytes` cannot be met.
     """
-    chosen = fmt or _KEEP_FORMAT.get(probe(original, max_pixels).format, "png")
-    if chosen == "jpeg" and img.mode == "RGBA" and fmt is None:
-        chosen = "png"
+    return encode_as(img, format_like(img, original, max_pixels, fmt), quality=quality, max_bytes=max_bytes)
+
+
+def encode_as(img: Image.Image, fmt: str, *, quality: int | None = None, max_bytes: int | None = None) -> bytes:
+    """Encode `img` as `fmt`, at `quality` unless that passes `max_bytes` (then as `encode_under`).
+
+    Raises:
+        InvalidInput: `max_bytes` cannot be met.
+    """
     if quality is None:
-        return encode_under(img, chosen, max_bytes)
-    data = encode(img, chosen, quality=quality)
-    return encode_under(img, chosen, max_bytes) if max_bytes is not None and len(data) > max_bytes else data
+        return encode_under(img, fmt, max_bytes)
+    data = encode(img, fmt, quality=quality)
+    return encode_under(img, fmt, max_bytes) if max_bytes is not None and len(data) > max_bytes else data

@@ -41,11 +41,11 @@ class Preview:
     mime_type: str
 
 
-def of_image(img: Image.Image, side: int, encoded: bytes) -> Preview:
-    """The preview of pixels in memory (an edit's output, before it is encoded as `encoded`):
-    PNG with alpha, else JPEG, as `images.preview` makes from the file."""
+def of_image(img: Image.Image, side: int, fmt: str) -> Preview:
+    """The preview of pixels in memory (an edit's output, to be encoded as `fmt`): PNG with
+    alpha, else JPEG, as `images.preview` makes from the file."""
     small = images.downscale(images.normalize_mode(img), side, fast=True)
-    if small.mode == "RGBA" and not encoded.startswith(b"\xff\xd8\xff"):  # a JPEG file kept no alpha
+    if small.mode == "RGBA" and fmt != "jpeg":  # a JPEG file keeps no alpha
         return Preview(side, images.encode(small, "png"), "image/png")
     return Preview(side, images.encode(small, "jpeg", quality=80), "image/jpeg")
 

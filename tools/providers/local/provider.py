@@ -114,10 +114,13 @@ class LocalProvider:
             # open; sizes are still computed from the full image (same rounding as without draft).
             decoded = [self._decode(d, decode_side if i == 0 else None) for i, d in enumerate(datas)]
             out = edit(decoded)
-            data = images.encode_like(out, datas[0], self._max_pixels, fmt=fmt, quality=quality, max_bytes=max_bytes)
+            chosen = images.format_like(out, datas[0], self._max_pixels, fmt)
+            data = images.encode_as(out, chosen, quality=quality, max_bytes=max_bytes)
             shown = self._preview_side
-            return ProviderImage(data, preview=previews.of_image(out, shown, data) if shown else None)
+            return ProviderImage(data, preview=previews.of_image(out, shown, chosen) if shown else None)
 
+        # One worker trip: Pillow holds the GIL while it encodes, so the preview gains nothing
+        # from a second thread.
         return [await offline(render, model=model)]
 
     async def remove_background(self, source: ImageSource, hooks: JobHooks) -> list[ProviderImage]:
