@@ -39,7 +39,7 @@ from server.auth import caller_identity
 from server.icons import icons_for
 from server.viewer import viewer_html
 from tools import uploads
-from tools.core import images
+from tools.core import images, previews
 from tools.core.errors import NotFound, PhotoError
 from tools.core.principals import EDIT, READ, MissingScope, acting_for
 from tools.core.results import UPLOAD_URI_PREFIX
@@ -293,7 +293,7 @@ async def _view_result(rt: Runtime, result_id: str) -> CallToolResult:
         try:
             source = await rt.resolver.resolve(label)
             data, mime = await images.in_worker(
-                images.preview, await source.read(), BEFORE_SIDE, rt.settings.max_pixels
+                previews.preview, await source.read(), BEFORE_SIDE, rt.settings.max_pixels
             )
         except PhotoError:
             break  # gone, or no longer allowed: no comparison

@@ -20,7 +20,7 @@ from mcp_types import (
 
 from server import prompts
 from tools import styles
-from tools.core import images
+from tools.core import images, previews
 from tools.core.echo import shorten
 from tools.core.errors import InvalidInput, NotFound, PhotoError
 from tools.core.results import RESULT_URI_PREFIX
@@ -130,7 +130,7 @@ async def read_result(runtime: Runtime, uri: str) -> list[ReadResourceContents]:
     try:
         record, data = await runtime.store.read(path.strip("/"))
         if max_side is not None:
-            small, mime = await images.in_worker(images.preview, data, max_side, runtime.settings.max_pixels)
+            small, mime = await images.in_worker(previews.preview, data, max_side, runtime.settings.max_pixels)
             return [ReadResourceContents(content=small, mime_type=mime)]
     except NotFound as exc:
         raise ResourceNotFoundError(exc.message) from None

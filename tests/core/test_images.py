@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from tests.fakes.images import image_bytes
-from tools.core import fitting, images
+from tools.core import fitting, images, previews
 from tools.core.errors import InvalidInput
 
 MAX = 100_000_000
@@ -71,6 +71,6 @@ def test_animated_gif_uses_the_first_frame() -> None:
 
 
 def test_preview_is_small() -> None:
-    data, mime = images.preview(image_bytes(2000, 1000, "jpeg"), 512, MAX)
+    data, mime = previews.preview(image_bytes(2000, 1000, "jpeg"), 512, MAX)
     with Image.open(io.BytesIO(data)) as img:
         assert max(img.size) == 512 and mime == "image/jpeg"

@@ -26,7 +26,7 @@ def test_a_preview_of_pixels_matches_the_preview_of_their_file() -> None:
     img = Image.open(io.BytesIO(image_bytes(1200, 800, "jpeg"))).convert("RGB")
     encoded = images.encode(img, "jpeg", quality=90)
     from_pixels = previews.of_image(img, 512, "jpeg")
-    from_file, mime = images.preview(encoded, 512, 10**8)
+    from_file, mime = previews.preview(encoded, 512, 10**8)
     assert (from_pixels.mime_type, mime) == ("image/jpeg", "image/jpeg")
     a, b = Image.open(io.BytesIO(from_pixels.data)), Image.open(io.BytesIO(from_file))
     assert a.size == b.size == (512, 341)
@@ -46,19 +46,19 @@ def test_pixels_with_alpha_saved_as_jpeg_preview_as_the_flat_jpeg_shows() -> Non
 def test_a_small_upright_png_or_jpeg_is_its_own_preview_once_its_pixels_decode() -> None:
     for fmt in ("png", "jpeg"):
         small = image_bytes(64, 48, fmt)
-        assert images.preview(small, 512, 10**8) == (small, f"image/{fmt}")
+        assert previews.preview(small, 512, 10**8) == (small, f"image/{fmt}")
     rotated = Image.open(io.BytesIO(image_bytes(64, 48, "jpeg")))
     exif = Image.Exif()
     exif[0x0112] = 6
     buf = io.BytesIO()
     rotated.save(buf, "JPEG", exif=exif.tobytes())
-    payload, _ = images.preview(buf.getvalue(), 512, 10**8)
+    payload, _ = previews.preview(buf.getvalue(), 512, 10**8)
     assert Image.open(io.BytesIO(payload)).size == (48, 64)  # turned upright, so encoded again
     big = image_bytes(600, 400, "png")
-    assert Image.open(io.BytesIO(images.preview(big, 512, 10**8)[0])).size == (512, 341)
+    assert Image.open(io.BytesIO(previews.preview(big, 512, 10**8)[0])).size == (512, 341)
     cut = small[: len(small) // 2]  # a header that probes, pixels that do not decode
     with pytest.raises(InvalidInput):
-        images.preview(cut, 512, 10**8)
+        previews.preview(cut, 512, 10**8)
 
 
 async def test_a_result_asked_for_again_later_still_shows_its_preview(tmp_path: Path) -> None:

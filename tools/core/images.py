@@ -356,39 +356,6 @@ def encode_under(img: Image.Image, fmt: str, max_bytes: int | None) -> bytes:
     raise InvalidInput(f"Cannot encode the image under {max_bytes} bytes.")
 
 
-def preview(data: bytes, max_side: int, max_pixels: int, *, compact: bool = False) -> tuple[bytes, str]:
-    """A small inline preview: PNG when the image has alpha, else JPEG; `compact`: WebP with
-    alpha and a lower quality, for a result that must fit a byte budget. A small PNG or JPEG
-    that fits `max_side` is its own preview (its pixels are still decoded, to prove they are).
-
-    Raises:
-        InvalidInput: if the data is not a decodable image.
-    """
-    info = probe(data, max_pixels)
-    img = decode(data, max_pixels, target_side=max_side, fast=True)  # even when shown as is: it decodes
-    if not compact and _shown_as_is(info, max_side):
-        return data, info.mime_type
-    if img.mode == "RGBA":
-        return (encode(img, "webp", quality=70), "image/webp") if compact else (encode(img, "png"), "image/png")
-    return encode(img, "jpeg", quality=70 if compact else 80), "image/jpeg"
-
-
-# The preview of an ordinary PNG or JPEG that already fits, upright and small, would be the same
-# picture encoded again: it is shown as it is. Anything else (CMYK, 16-bit, EXIF-rotated, large)
-# is encoded from its decoded pixels.
-_AS_IS_MODES = {"PNG": {"RGB", "RGBA", "L", "LA", "P"}, "JPEG": {"RGB", "L"}}
-_AS_IS_BYTES = 256 * 1024
-
-
-def _shown_as_is(info: ImageInfo, max_side: int) -> bool:
-    return (
-        info.mode in _AS_IS_MODES.get(info.format, ())
-        and max(info.width, info.height) <= max_side
-        and not info.transposed
-        and info.bytes <= _AS_IS_BYTES
-    )
-
-
 # Input formats whose encoding an edit keeps; anything else comes out as PNG.
 _KEEP_FORMAT = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp"}
 

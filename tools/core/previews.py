@@ -41,9 +41,44 @@ class Preview:
     mime_type: str
 
 
+def preview(data: bytes, max_side: int, max_pixels: int, *, compact: bool = False) -> tuple[bytes, str]:
+    """A small inline preview: PNG when the image has alpha, else JPEG; `compact`: WebP with
+    alpha and a lower quality, for a result that must fit a byte budget. A small PNG or JPEG
+    that fits `max_side` is its own preview (its pixels are still decoded, to prove they are).
+
+    Raises:
+        InvalidInput: if the data is not a decodable image.
+    """
+    info = images.probe(data, max_pixels)
+    img = images.decode(data, max_pixels, target_side=max_side, fast=True)  # even when shown as is: it decodes
+    if not compact and _shown_as_is(info, max_side):
+        return data, info.mime_type
+    if img.mode == "RGBA" and compact:
+        return images.encode(img, "webp", quality=70), "image/webp"
+    if img.mode == "RGBA":
+        return images.encode(img, "png"), "image/png"
+    return images.encode(img, "jpeg", quality=70 if compact else 80), "image/jpeg"
+
+
+# The preview of an ordinary PNG or JPEG that already fits, upright and small, would be the same
+# picture encoded again: it is shown as it is. Anything else (CMYK, 16-bit, EXIF-rotated, large)
+# is encoded from its decoded pixels.
+_AS_IS_MODES = {"PNG": {"RGB", "RGBA", "L", "LA", "P"}, "JPEG": {"RGB", "L"}}
+_AS_IS_BYTES = 256 * 1024
+
+
+def _shown_as_is(info: images.ImageInfo, max_side: int) -> bool:
+    return (
+        info.mode in _AS_IS_MODES.get(info.format, ())
+        and max(info.width, info.height) <= max_side
+        and not info.transposed
+        and info.bytes <= _AS_IS_BYTES
+    )
+
+
 def of_image(img: Image.Image, side: int, fmt: str) -> Preview:
     """The preview of pixels in memory (an edit's output, to be encoded as `fmt`): PNG with
-    alpha, else JPEG, as `images.preview` makes from the file."""
+    alpha, else JPEG, as `preview` makes from the file."""
     small = images.downscale(images.normalize_mode(img), side, fast=True)
     if small.mode == "RGBA" and fmt != "jpeg":  # a JPEG file keeps no alpha
         return Preview(side, images.encode(small, "png"), "image/png")
@@ -60,7 +95,7 @@ def probe_and_preview(data: bytes, max_pixels: int, side: int | None) -> tuple[i
     if side is None:
         return info, None
     try:
-        payload, mime = images.preview(data, side, max_pixels)
+        payload, mime = preview(data, side, max_pixels)
     except InvalidInput:  # a header that probes but pixels that do not decode: render says so
         return info, None
     return info, Preview(side, payload, mime)

@@ -246,7 +246,11 @@ class ImageResolver:
                 return path, None
             with os.fdopen(fd, "rb", buffering=0) as f:
                 fd = -1  # the file object owns it now
-                data = f.read(MAX_FILE_BYTES + 1)
+                # Its size now and a byte more, to see it grow: a read of the limit would make
+                # room for 200 MB first (1.2 ms more for a 5 MB photo).
+                data = f.read(st.st_size + 1)
+                if len(data) > st.st_size:
+                    data += f.read(MAX_FILE_BYTES + 1 - len(data))
         except OSError as exc:
             raise InvalidInput(f"Cannot read {shown}: {exc.strerror or 'OS error'}.") from None
         finally:

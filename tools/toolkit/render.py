@@ -16,7 +16,7 @@ from typing import Any
 from mcp_types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
 from pydantic import BaseModel, Field
 
-from tools.core import images
+from tools.core import images, previews
 from tools.core.budget import amount
 from tools.core.jobs import Job, JobState
 from tools.core.previews import Preview
@@ -144,7 +144,7 @@ def _previews(
     note = "Inline images were reduced to fit a client's 1 MiB limit; the full files are the links above."
     side, compact = size, False
     while True:
-        shown = [images.preview(d, side, max_pixels, compact=compact) for d in datas]
+        shown = [previews.preview(d, side, max_pixels, compact=compact) for d in datas]
         if sum(_b64_size(len(p)) for p, _ in shown) <= budget:
             reduced = full or compact
             return [_block(p, m) for p, m in shown], note if reduced else ""

@@ -126,6 +126,7 @@ class AluoClient(AluoTasks):
             files = {"file": (_upload_name(source, encoded, "image"), encoded.data, encoded.mime_type)}
         price = call_price("remove_background", self.plan)
         env = await self._call("POST", "/remove-bg", what="the background removal", max_charge=price[0], files=files)
+        files = encoded = None  # sent: the upload's bytes (up to 10 MB) are not held while the result downloads
         return await self._synchronous(
             env, "the background removal", "the cut-out", price, hooks, ("processedFileName",)
         )
@@ -176,6 +177,7 @@ class AluoClient(AluoTasks):
             await hooks.progress(f"uploading {len(files)} image(s) to Aluo", 0.1)
         price = edit_price(num_images, self.plan)
         env = await self._call("POST", "/photo-editor/generate", what="the photo edit", max_charge=price[0], **kwargs)
+        kwargs = files = encoded = None  # sent: the uploads are not held while the task runs
         return await self._run_task("editor", env, price, hooks)
 
     async def generate(
