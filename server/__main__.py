@@ -44,20 +44,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _return_freed_memory_to_the_os() -> None:
-    """Serve large allocations with mmap so freed image buffers go back to the OS.
-
-    glibc otherwise keeps the heap at its high-water mark: after 20 concurrent 24 MP jobs the
-    process stayed at 1.7 GB; with a fixed 128 KB mmap threshold it fell back to ~110 MB.
-    """
-    if sys.platform.startswith("linux"):
-        import contextlib
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to tune
-            ctypes.CDLL(None).mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
-
-
 def _log_to_stderr() -> None:
     """One stderr handler for every logger (stdout is the stdio transport's: never log there).
 
@@ -93,7 +79,9 @@ def _built() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _log_to_stderr()
-    _return_freed_memory_to_the_os()
+    from tools.core.memory import tune_allocator
+
+    tune_allocator()  # before anything large is allocated
     if args.command is None:  # serving: the collector resumes once the server is built
         _collector_paused_until_built()
     try:
