@@ -12,6 +12,8 @@ Aluo's limits), the provider's HTTP (upload, answer, result download), SQLite (e
 sniffing the result (`probe`), the preview (decode, downscale, encode), output validation on
 the server (pydantic, the SDK) and on the client (jsonschema, the SDK). "Rest" is the call's
 total minus those: the job runner, progress, routing, the adapter, the in-memory transport.
+The file write runs in a worker while the probe and the preview run in another, so their
+figures overlap (the call waits for the longer).
 Medians per call; every stage's figure is the median of its per-call sums.
 """
 
@@ -78,7 +80,7 @@ STAGES = (
     "preprocessing (fit to Aluo's limits)",
     "provider HTTP (upload, answer, download)",
     "SQLite (job rows, ledger, result index)",
-    "result write + fsync",
+    "result write + fsync (while the probe and preview run)",
     "result sniffing (probe)",
     "preview (decode, downscale, encode)",
     "output validation, server (pydantic)",
@@ -90,7 +92,7 @@ def _instrument() -> None:
     from mcp.client.session import ClientSession
     from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 
-    from tools.core import db, images, refs, results
+    from tools.core import db, images, previews, refs, results
     from tools.providers.aluo import client as aluo
 
     _wrap_sync(FuncMetadata, "validate_arguments", STAGES[0])
@@ -100,9 +102,9 @@ def _instrument() -> None:
     _wrap_async(aluo.AluoClient, "_synchronous", STAGES[3])
     _wrap_async(db.Database, "run", STAGES[4])
     _wrap_async(db.Database, "transact", STAGES[4])
-    _wrap_sync(results, "write_atomic", STAGES[5])
+    _wrap_sync(results, "write_temp", STAGES[5])
     _wrap_sync(images, "probe", STAGES[6])
-    _wrap_sync(images, "preview", STAGES[7])
+    _wrap_sync(previews, "preview", STAGES[7])
     _wrap_sync(FuncMetadata, "convert_result", STAGES[8])
     _wrap_async(ClientSession, "validate_tool_result", STAGES[9])
 

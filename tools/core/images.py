@@ -313,8 +313,8 @@ def downscale(img: Image.Image, max_side: int, *, fast: bool = False) -> Image.I
     return out
 
 
-def encode(img: Image.Image, fmt: str, *, quality: int | None = None) -> bytes:
-    """Encode as png/jpeg/webp. JPEG drops alpha onto white."""
+def encode(img: Image.Image, fmt: str, *, quality: int | None = None, png_level: int = 3) -> bytes:
+    """Encode as png/jpeg/webp. JPEG drops alpha onto white. `png_level`: zlib's effort, 0-9."""
     fmt = fmt.lower()
     if fmt == "jpg":
         fmt = "jpeg"
@@ -330,7 +330,7 @@ def encode(img: Image.Image, fmt: str, *, quality: int | None = None) -> bytes:
     elif fmt == "webp":
         img.save(buf, "WEBP", quality=quality or 90, method=4)
     else:
-        img.save(buf, "PNG", compress_level=3)
+        img.save(buf, "PNG", compress_level=png_level)
     return buf.getvalue()
 
 

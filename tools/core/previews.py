@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
     from tools.core.settings import Settings
 
+# A preview with alpha is a PNG made for one look: zlib's fastest level takes a third less time
+# than the results' level 3 (a 512 px cut-out: 17 -> 11 ms) for ~10% more bytes.
+PNG_LEVEL = 1
 CACHE_ENTRIES = 64  # previews are tens of KB: a few MB at most, for results not yet rendered
 
 
@@ -56,7 +59,7 @@ def preview(data: bytes, max_side: int, max_pixels: int, *, compact: bool = Fals
     if img.mode == "RGBA" and compact:
         return images.encode(img, "webp", quality=70), "image/webp"
     if img.mode == "RGBA":
-        return images.encode(img, "png"), "image/png"
+        return images.encode(img, "png", png_level=PNG_LEVEL), "image/png"
     return images.encode(img, "jpeg", quality=70 if compact else 80), "image/jpeg"
 
 
@@ -81,7 +84,7 @@ def of_image(img: Image.Image, side: int, fmt: str) -> Preview:
     alpha, else JPEG, as `preview` makes from the file."""
     small = images.downscale(images.normalize_mode(img), side, fast=True)
     if small.mode == "RGBA" and fmt != "jpeg":  # a JPEG file keeps no alpha
-        return Preview(side, images.encode(small, "png"), "image/png")
+        return Preview(side, images.encode(small, "png", png_level=PNG_LEVEL), "image/png")
     return Preview(side, images.encode(small, "jpeg", quality=80), "image/jpeg")
 
 
