@@ -9,6 +9,7 @@ import base64
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -156,20 +157,25 @@ async def test_stray_output_misses_the_wire_and_the_clients_pipe_stays_blocking(
     assert err.read_text().split("\n")[:3] == ["stray print", "stray write", "stray child"]
 
 
-async def test_stdin_from_a_file_uses_the_sdk_transport(tmp_path: Path) -> None:
+async def test_stdin_that_is_not_a_pipe_gets_the_sdks_transport(tmp_path: Path) -> None:
+    """A socket for stdin (as a supervisor might pass): the SDK's own transport serves it."""
     (tmp_path / "work").mkdir()
-    requests = tmp_path / "requests.jsonl"
-    tools_list = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
-    requests.write_bytes(_line(INIT) + _line(INITIALIZED) + _line(tools_list))
-    out = tmp_path / "answers.jsonl"
-    with requests.open("rb") as stdin, out.open("wb") as stdout, anyio.fail_after(60):
-        code = await anyio.to_thread.run_sync(
-            lambda: subprocess.call(
-                [sys.executable, "-m", "server"], stdin=stdin, stdout=stdout, stderr=subprocess.DEVNULL,
-                env=server_env(tmp_path), cwd=ROOT,
-            )
+    ours, theirs = socket.socketpair()
+    try:
+        proc = await anyio.open_process(
+            [sys.executable, "-m", "server"], stdin=theirs.fileno(), stderr=subprocess.DEVNULL,
+            env=server_env(tmp_path), cwd=ROOT,
         )  # fmt: skip
-    assert code == 0
-    answers = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [a.get("id") for a in answers if "id" in a] == [1, 2]
-    assert "resize_image" in {t["name"] for t in answers[-1]["result"]["tools"]}
+        theirs.close()
+        async with proc:
+            wire = Wire(proc)
+            with anyio.fail_after(60):
+                ours.sendall(_line(INIT))
+                assert "result" in await wire.answer(1)
+                ours.sendall(_line(INITIALIZED) + _line({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+                listed = await wire.answer(2)
+                assert "resize_image" in {t["name"] for t in listed["result"]["tools"]}
+                ours.shutdown(socket.SHUT_WR)  # EOF: the server leaves cleanly
+                assert await proc.wait() == 0
+    finally:
+        ours.close()
