@@ -19,6 +19,14 @@ from server.http import http_app
 from tests.fakes.loopback import serve
 from tools.core.settings import Settings
 
+# The first message of a raw JSON-RPC session (tests that speak the wire without an MCP client).
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "probe", "version": "0"}},
+}
+
 
 def server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """Environment for a photo-mcp subprocess: isolated dirs, nothing inherited from PHOTO_MCP_/keys."""

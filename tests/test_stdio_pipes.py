@@ -17,15 +17,9 @@ from pathlib import Path
 import anyio
 from PIL import Image
 
-from tests.support import server_env
+from tests.support import INIT, server_env
 
 ROOT = Path(__file__).resolve().parents[1]
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "pipes", "version": "1"}},
-}
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 
 

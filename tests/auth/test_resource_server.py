@@ -31,13 +31,8 @@ from mcp.shared.exceptions import MCPError
 from server.oauth import JWTVerifier
 from tests.auth.conftest import STATIC_TOKEN, data_uri, photo_mcp, session, text_of, token_for
 from tests.auth.issuer import RS_CLIENT, RS_SECRET, Issuer
+from tests.support import INIT
 
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "probe", "version": "0"}},
-}
 MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
 

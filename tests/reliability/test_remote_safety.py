@@ -41,16 +41,10 @@ from server.app import build_server
 from server.http import MAX_REQUEST_BYTES
 from tests.conftest import make_settings
 from tests.fakes.images import image_bytes
-from tests.support import http_subprocess, serve_http, server_env
+from tests.support import INIT, http_subprocess, serve_http, server_env
 
 TOKEN = "remote-token-7f3a9c1e5b2d4f6a8c0e"
 ALLOWED_HOST = "photos.example.com"
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "probe", "version": "0"}},
-}
 MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 TRANSPORTS = ["http", "sse"]
 

@@ -21,15 +21,9 @@ from anyio.abc import SocketStream
 
 from server.app import build_server
 from tests.conftest import make_settings
-from tests.support import free_port, serve_http, server_env
+from tests.support import INIT, free_port, serve_http, server_env
 
 TOKEN = "limits-token-0123456789abcdef"
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "probe", "version": "0"}},
-}
 MCP = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
 
