@@ -23,9 +23,8 @@ _http: httpx2.AsyncClient | None = None
 _count = itertools.count()
 
 
-@app.tool()
-async def remove_background(image: str, provider: str = "aluo") -> str:
-    """Cut out the subject of `image` (the fake Aluo on loopback)."""
+async def cut_out(image: str) -> bytes:
+    """The bare script's HTTP sequence for `image`: upload, JSON answer, the result's bytes."""
     global _http
     if _http is None:
         _http = httpx2.AsyncClient(timeout=30)
@@ -38,8 +37,14 @@ async def remove_background(image: str, provider: str = "aluo") -> str:
     r.raise_for_status()
     result = await _http.get(r.json()["data"]["url"])
     result.raise_for_status()
+    return result.content
+
+
+@app.tool()
+async def remove_background(image: str, provider: str = "aluo") -> str:
+    """Cut out the subject of `image` (the fake Aluo on loopback)."""
     out = Path(os.environ["BARE_OUT"]) / f"cutout-{next(_count)}.png"
-    out.write_bytes(result.content)
+    out.write_bytes(await cut_out(image))
     return f"saved {out}"
 
 

@@ -27,16 +27,15 @@ from pathlib import Path
 from typing import Annotated
 
 import anyio.to_thread
-import httpx2
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, ImageContent, ResourceLink, TextContent
 from PIL import Image
 
+from tests.benchmarks.bare_mcp_cutout import cut_out
 from tools.toolkit.render import Credits, ImageOut, ToolOutput
 
 app = MCPServer("contract-cutout", log_level="WARNING")
 PREVIEW_SIDE = 512  # photo-mcp's default PHOTO_MCP_PREVIEW_SIZE
-_http: httpx2.AsyncClient | None = None
 _count = itertools.count()
 
 
@@ -66,20 +65,8 @@ def _store(data: bytes, out: Path) -> tuple[tuple[int, int], bytes, str]:
 @app.tool()
 async def remove_background(image: str, provider: str = "aluo") -> Annotated[CallToolResult, ToolOutput]:
     """Cut out the subject of `image` (the fake Aluo on loopback)."""
-    global _http
-    if _http is None:
-        _http = httpx2.AsyncClient(timeout=30)
     start = time.monotonic()
-    src = Path(image)
-    auth = {"Authorization": f"Bearer {os.environ['BARE_KEY']}"}
-    mime = "image/jpeg" if src.suffix == ".jpg" else "image/png"
-    r = await _http.post(
-        f"{os.environ['BARE_API']}/remove-bg", files={"file": (src.name, src.read_bytes(), mime)}, headers=auth
-    )
-    r.raise_for_status()
-    result = await _http.get(r.json()["data"]["url"])
-    result.raise_for_status()
-    data = result.content
+    data = await cut_out(image)
     rid = secrets.token_hex(6)
     out = Path(os.environ["BARE_OUT"]) / f"cutout-{next(_count)}-{rid}.png"
     (width, height), preview, preview_mime = await anyio.to_thread.run_sync(_store, data, out)
