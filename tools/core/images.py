@@ -94,7 +94,7 @@ class ImageInfo:
     has_alpha: bool
     transposed: bool  # EXIF orientation other than "normal"
     bytes: int
-    mode: str = ""  # Pillow's pixel mode, as stored
+    mode: str  # Pillow's pixel mode, as stored
 
 
 def _register_heif_if_needed(data: bytes) -> None:

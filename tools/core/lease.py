@@ -52,6 +52,12 @@ def lock_free(lock_dir: Path | None, server_id: str) -> bool:
     return True
 
 
+def still_running(lock_dir: Path | None, server_id: str, heartbeat: float | None, ttl: float) -> bool:
+    """Whether a server with this last `heartbeat` runs: its heartbeat is fresh and its lock file
+    is not free to take (a held lock, or no lock to check)."""
+    return heartbeat is not None and heartbeat >= time.time() - ttl and not lock_free(lock_dir, server_id)
+
+
 class Lease:
     """This process's identity and lease; `alive(other)` tells whether another server still runs."""
 
@@ -100,10 +106,8 @@ class Lease:
             return True
         if not server_id:
             return False
-        if lock_free(self.lock_dir, server_id):
-            return False
         row = self.db.call(lambda c: c.execute("SELECT heartbeat FROM servers WHERE id=?", (server_id,)).fetchone())
-        return row is not None and row[0] >= time.time() - self.ttl
+        return still_running(self.lock_dir, server_id, row[0] if row is not None else None, self.ttl)
 
     def forget_gone_sync(self) -> None:
         """Remove the rows and lock files of every other server that is gone."""
@@ -152,8 +156,8 @@ def servers_report(db_path: Path, lock_dir: Path, *, ttl: float = LEASE_TTL_S) -
     lines = [f"servers:       {len(servers)} running on this data dir" if servers else "servers:       none running"]
     now = time.time()
     for server_id, pid, host, beat in servers:
-        alive = not lock_free(lock_dir, server_id) and beat >= now - ttl  # as `Lease.alive_sync` decides
-        state = "alive" if alive else "gone (its jobs are taken over by the next server that starts)"
+        gone = "gone (its jobs are taken over by the next server that starts)"
+        state = "alive" if still_running(lock_dir, server_id, beat, ttl) else gone
         count = jobs.get(server_id, 0)
         lines.append(
             f"  {server_id}: pid {pid} on {host}, heartbeat {now - beat:.0f} s ago, {count} unfinished job(s); {state}"

@@ -44,18 +44,22 @@ class Preview:
     mime_type: str
 
 
-def preview(data: bytes, max_side: int, max_pixels: int, *, compact: bool = False) -> tuple[bytes, str]:
+def preview(
+    data: bytes, max_side: int, max_pixels: int, *, compact: bool = False, info: images.ImageInfo | None = None
+) -> tuple[bytes, str]:
     """A small inline preview: PNG when the image has alpha, else JPEG; `compact`: WebP with
     alpha and a lower quality, for a result that must fit a byte budget. A small PNG or JPEG
     that fits `max_side` is its own preview (its pixels are still decoded, to prove they are).
+    `info`: `data`'s probe, when the caller has it.
 
     Raises:
         InvalidInput: if the data is not a decodable image.
     """
-    info = images.probe(data, max_pixels)
     img = images.decode(data, max_pixels, target_side=max_side, fast=True)  # even when shown as is: it decodes
-    if not compact and _shown_as_is(info, max_side):
-        return data, info.mime_type
+    if not compact and len(data) <= _AS_IS_BYTES:  # only a file that could be shown as is is probed
+        info = info or images.probe(data, max_pixels)
+        if _shown_as_is(info, max_side):
+            return data, info.mime_type
     if img.mode == "RGBA" and compact:
         return images.encode(img, "webp", quality=70), "image/webp"
     if img.mode == "RGBA":
@@ -98,7 +102,7 @@ def probe_and_preview(data: bytes, max_pixels: int, side: int | None) -> tuple[i
     if side is None:
         return info, None
     try:
-        payload, mime = preview(data, side, max_pixels)
+        payload, mime = preview(data, side, max_pixels, info=info)
     except InvalidInput:  # a header that probes but pixels that do not decode: render says so
         return info, None
     return info, Preview(side, payload, mime)
